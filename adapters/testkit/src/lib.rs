@@ -1,0 +1,1 @@
+//! Conformance suite for dc-gateway adapters (see the crate README).

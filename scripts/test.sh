@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, compliance, conformance and black-box tests.
+# Works on a fresh Debian 12 machine with the Rust toolchain; installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reuse one build cache outside the clone (CI clones afresh every run).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dc-gateway/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The public registry and the compliance suites live beside the clone.
+export DC_SHARED="${DC_SHARED:-$(cd .. && pwd)/shared}"
+
+if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== tests"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
+echo "== doc tests"
+cargo test --workspace --locked --doc

@@ -1,0 +1,4 @@
+//! The `dc-gateway` subcommands (argument types and their implementations).
+
+pub mod plan;
+pub mod templates;

@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dc_gateway::cli;
+
+/// dc-gateway: a Domain Connect gateway in front of your DNS.
+#[derive(Debug, Parser)]
+#[command(name = "dc-gateway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply a template to a zone file offline and print the result (nothing is written).
+    Plan(cli::plan::PlanArgs),
+    /// Work with a directory of Domain Connect templates.
+    Templates {
+        #[command(subcommand)]
+        command: cli::templates::TemplatesCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Plan(args) => cli::plan::run(&args),
+        Command::Templates { command } => cli::templates::run(&command),
+    }
+}

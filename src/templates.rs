@@ -1,0 +1,1 @@
+//! The directory of templates this deployment serves.
