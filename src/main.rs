@@ -15,6 +15,9 @@ struct Cli {
 enum Command {
     /// Apply a template to a zone file offline and print the result (nothing is written).
     Plan(cli::plan::PlanArgs),
+    /// Run many plans in one process: JSON lines in, JSON lines out (for comparisons and
+    /// throughput measurements).
+    PlanBatch(cli::batch::BatchArgs),
     /// Work with a directory of Domain Connect templates.
     Templates {
         #[command(subcommand)]
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Plan(args) => cli::plan::run(&args),
+        Command::PlanBatch(args) => cli::batch::run(&args),
         Command::Templates { command } => cli::templates::run(&command),
     }
 }

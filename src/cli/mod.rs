@@ -1,4 +1,5 @@
 //! The `dc-gateway` subcommands (argument types and their implementations).
 
+pub mod batch;
 pub mod plan;
 pub mod templates;
