@@ -159,6 +159,10 @@ pub fn txt_presentation(text: &[u8]) -> String {
 /// more quoted strings); anything else is one literal string, however long.
 pub fn render_txt(v: &str) -> Result<String, String> {
     no_control(v)?;
+    // RDATA is at most 65535 octets: each 255-octet string costs one length octet more.
+    if v.len() + v.len().div_ceil(255) > 65535 {
+        return Err(format!("TXT data of {} octets does not fit one record", v.len()));
+    }
     if v.trim_start().starts_with('"') {
         let strings = parse_txt(v)?;
         let joined: Vec<u8> = strings.concat();

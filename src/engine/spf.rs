@@ -76,6 +76,9 @@ pub fn parse(text: &str) -> Result<Spf, String> {
 
 /// Parses the `spfRules` of an SPFM record: terms only (no `v=spf1`, no `all`).
 pub fn parse_rules(rules: &str) -> Result<Vec<String>, String> {
+    if let Some(c) = rules.chars().find(|c| c.is_control()) {
+        return Err(format!("spfRules hold the control character U+{:04X}", c as u32));
+    }
     let mut out = Vec::new();
     for term in rules.split_whitespace() {
         if term.eq_ignore_ascii_case("v=spf1") {
