@@ -7,6 +7,7 @@
 pub mod names;
 pub mod plan;
 pub mod rdata;
+pub mod revert;
 pub mod spf;
 pub mod template;
 pub mod validate;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use dcgw_adapter::{ChangeSet, Expect, RRset, RRsetChange, Record};
 pub use plan::plan;
+pub use revert::{Revert, revert};
 pub use template::{Essential, Template, TemplateRecord};
 pub use zone::Zone;
 
@@ -254,22 +256,6 @@ impl Plan {
 
     /// The change set that carries the plan out, each RRset guarded by its current content.
     pub fn change_set(&self) -> ChangeSet {
-        ChangeSet {
-            zone: self.zone.clone(),
-            changes: self
-                .rrsets
-                .iter()
-                .filter(|d| d.before != d.after)
-                .map(|d| RRsetChange {
-                    name: d.name.clone(),
-                    rtype: d.rtype.clone(),
-                    expect: match &d.before {
-                        None => Expect::Absent,
-                        Some(b) => Expect::Exactly(b.data.clone()),
-                    },
-                    new: d.after.clone(),
-                })
-                .collect(),
-        }
+        plan::change_set_of(&self.zone, &self.rrsets)
     }
 }

@@ -762,91 +762,13 @@ pub fn plan(
     }
 
     // 6. Resulting RRsets.
-    let mut adds_by_set: BTreeMap<(String, String), Vec<&Record>> = BTreeMap::new();
     let written: Vec<&Record> = news
         .iter()
         .filter(|n| !matches!(n.kind, Kind::Spf | Kind::Redirect))
         .map(|n| &n.record)
         .chain(spf_records.iter())
         .collect();
-    for r in &written {
-        adds_by_set
-            .entry((r.name.clone(), r.rtype.clone()))
-            .or_default()
-            .push(r);
-    }
-    let mut touched: BTreeSet<(String, String)> = adds_by_set.keys().cloned().collect();
-    for &i in removals.keys() {
-        let r = zone.record(i);
-        touched.insert((r.name.clone(), r.rtype.clone()));
-    }
-    let mut diffs = Vec::with_capacity(touched.len());
-    let (mut adds, mut deletes) = (Vec::new(), Vec::new());
-    for (name, rtype) in &touched {
-        let before = zone.rrset(name, rtype);
-        let mut data: Vec<String> = Vec::new();
-        for &i in zone.at(name) {
-            let r = zone.record(i);
-            if &r.rtype == rtype && !removals.contains_key(&i) && !data.contains(&r.data) {
-                data.push(r.data.clone());
-            }
-        }
-        let new_here = adds_by_set.get(&(name.clone(), rtype.clone()));
-        let mut ttl = before.as_ref().map_or(0, |b| b.ttl);
-        if let Some(new_here) = new_here {
-            ttl = new_here.iter().map(|r| r.ttl).min().unwrap_or(ttl);
-            for r in new_here {
-                if !data.contains(&r.data) {
-                    data.push(r.data.clone());
-                }
-            }
-        }
-        let after = (!data.is_empty()).then(|| RRset::new(name.clone(), rtype.clone(), ttl, data));
-        let same = match (&before, &after) {
-            (Some(b), Some(a)) => b.ttl == a.ttl && b.same_data(a),
-            (None, None) => true,
-            _ => false,
-        };
-        if same {
-            diffs.push(RRsetDiff {
-                name: name.clone(),
-                rtype: rtype.clone(),
-                before: before.clone(),
-                after: before,
-            });
-            continue;
-        }
-        let ttl_changed = matches!((&before, &after), (Some(b), Some(a)) if b.ttl != a.ttl);
-        let empty = Vec::new();
-        let bdata = before.as_ref().map_or(&empty, |b| &b.data);
-        let adata = after.as_ref().map_or(&empty, |a| &a.data);
-        for d in bdata {
-            if ttl_changed || !adata.contains(d) {
-                deletes.push(Record {
-                    name: name.clone(),
-                    rtype: rtype.clone(),
-                    ttl: before.as_ref().map_or(0, |b| b.ttl),
-                    data: d.clone(),
-                });
-            }
-        }
-        for d in adata {
-            if ttl_changed || !bdata.contains(d) {
-                adds.push(Record {
-                    name: name.clone(),
-                    rtype: rtype.clone(),
-                    ttl,
-                    data: d.clone(),
-                });
-            }
-        }
-        diffs.push(RRsetDiff {
-            name: name.clone(),
-            rtype: rtype.clone(),
-            before,
-            after,
-        });
-    }
+    let (diffs, adds, deletes) = resulting_rrsets(zone, &removals.keys().copied().collect(), &written);
 
     // 7. Safety net: what real DNS software would reject never leaves the engine.
     check_result(zone, &diffs, &ctx.apex)?;
@@ -1009,4 +931,114 @@ fn check_result(zone: &Zone, diffs: &[RRsetDiff], apex: &str) -> Result<(), Engi
         }
     }
     Ok(())
+}
+
+/// The RRsets touched by removing the zone records `removed` and writing `written`, before and
+/// after, with the records deleted and added (an RRset whose TTL changes is rewritten whole).
+/// Written records joining an RRset give it their (lowest) TTL (POLICY.md 9).
+pub(crate) fn resulting_rrsets(
+    zone: &Zone,
+    removed: &BTreeSet<usize>,
+    written: &[&Record],
+) -> (Vec<RRsetDiff>, Vec<Record>, Vec<Record>) {
+    let mut adds_by_set: BTreeMap<(String, String), Vec<&Record>> = BTreeMap::new();
+    for r in written {
+        adds_by_set
+            .entry((r.name.clone(), r.rtype.clone()))
+            .or_default()
+            .push(r);
+    }
+    let mut touched: BTreeSet<(String, String)> = adds_by_set.keys().cloned().collect();
+    for &i in removed {
+        let r = zone.record(i);
+        touched.insert((r.name.clone(), r.rtype.clone()));
+    }
+    let mut diffs = Vec::with_capacity(touched.len());
+    let (mut adds, mut deletes) = (Vec::new(), Vec::new());
+    for (name, rtype) in &touched {
+        let before = zone.rrset(name, rtype);
+        let mut data: Vec<String> = Vec::new();
+        for &i in zone.at(name) {
+            let r = zone.record(i);
+            if &r.rtype == rtype && !removed.contains(&i) && !data.contains(&r.data) {
+                data.push(r.data.clone());
+            }
+        }
+        let new_here = adds_by_set.get(&(name.clone(), rtype.clone()));
+        let mut ttl = before.as_ref().map_or(0, |b| b.ttl);
+        if let Some(new_here) = new_here {
+            ttl = new_here.iter().map(|r| r.ttl).min().unwrap_or(ttl);
+            for r in new_here {
+                if !data.contains(&r.data) {
+                    data.push(r.data.clone());
+                }
+            }
+        }
+        let after = (!data.is_empty()).then(|| RRset::new(name.clone(), rtype.clone(), ttl, data));
+        let same = match (&before, &after) {
+            (Some(b), Some(a)) => b.ttl == a.ttl && b.same_data(a),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            diffs.push(RRsetDiff {
+                name: name.clone(),
+                rtype: rtype.clone(),
+                before: before.clone(),
+                after: before,
+            });
+            continue;
+        }
+        let ttl_changed = matches!((&before, &after), (Some(b), Some(a)) if b.ttl != a.ttl);
+        let empty = Vec::new();
+        let bdata = before.as_ref().map_or(&empty, |b| &b.data);
+        let adata = after.as_ref().map_or(&empty, |a| &a.data);
+        for d in bdata {
+            if ttl_changed || !adata.contains(d) {
+                deletes.push(Record {
+                    name: name.clone(),
+                    rtype: rtype.clone(),
+                    ttl: before.as_ref().map_or(0, |b| b.ttl),
+                    data: d.clone(),
+                });
+            }
+        }
+        for d in adata {
+            if ttl_changed || !bdata.contains(d) {
+                adds.push(Record {
+                    name: name.clone(),
+                    rtype: rtype.clone(),
+                    ttl,
+                    data: d.clone(),
+                });
+            }
+        }
+        diffs.push(RRsetDiff {
+            name: name.clone(),
+            rtype: rtype.clone(),
+            before,
+            after,
+        });
+    }
+    (diffs, adds, deletes)
+}
+
+/// The change set for `diffs`: every changed RRset, guarded by its current content.
+pub(crate) fn change_set_of(zone: &str, diffs: &[RRsetDiff]) -> dcgw_adapter::ChangeSet {
+    dcgw_adapter::ChangeSet {
+        zone: zone.to_string(),
+        changes: diffs
+            .iter()
+            .filter(|d| d.before != d.after)
+            .map(|d| dcgw_adapter::RRsetChange {
+                name: d.name.clone(),
+                rtype: d.rtype.clone(),
+                expect: match &d.before {
+                    None => dcgw_adapter::Expect::Absent,
+                    Some(b) => dcgw_adapter::Expect::Exactly(b.data.clone()),
+                },
+                new: d.after.clone(),
+            })
+            .collect(),
+    }
 }
