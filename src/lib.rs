@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod sig;
 pub mod templates;
 
 pub use dcgw_adapter as adapter;

@@ -18,6 +18,13 @@ enum Command {
     /// Run many plans in one process: JSON lines in, JSON lines out (for comparisons and
     /// throughput measurements).
     PlanBatch(cli::batch::BatchArgs),
+    /// Signing keys for Domain Connect requests (for Service Providers).
+    Keys {
+        #[command(subcommand)]
+        command: cli::keys::KeysCommand,
+    },
+    /// Build a signed synchronous apply URL (what a Service Provider sends).
+    Sign(cli::keys::SignArgs),
     /// Work with a directory of Domain Connect templates.
     Templates {
         #[command(subcommand)]
@@ -31,5 +38,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cli::plan::run(&args),
         Command::PlanBatch(args) => cli::batch::run(&args),
         Command::Templates { command } => cli::templates::run(&command),
+        Command::Keys { command } => cli::keys::run_keys(&command),
+        Command::Sign(args) => cli::keys::run_sign(&args),
     }
 }

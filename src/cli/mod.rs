@@ -1,5 +1,6 @@
 //! The `dc-gateway` subcommands (argument types and their implementations).
 
 pub mod batch;
+pub mod keys;
 pub mod plan;
 pub mod templates;
