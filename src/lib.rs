@@ -5,9 +5,15 @@
 //! * [`templates`]: the directory of templates this deployment serves.
 //! * [`cli`]: the `dc-gateway` subcommands.
 
+pub mod auth;
+pub mod backends;
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod http;
+pub mod server;
 pub mod sig;
 pub mod templates;
+pub mod ui;
 
 pub use dcgw_adapter as adapter;

@@ -13,6 +13,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway (on its embedded default without a config file).
+    Serve(cli::serve::ServeArgs),
+    /// Print an argon2id hash of a password read from standard input, for [[login.users]].
+    Passwd(cli::serve::PasswdArgs),
     /// Apply a template to a zone file offline and print the result (nothing is written).
     Plan(cli::plan::PlanArgs),
     /// Run many plans in one process: JSON lines in, JSON lines out (for comparisons and
@@ -35,6 +39,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => cli::serve::run(&args),
+        Command::Passwd(args) => cli::serve::passwd(&args),
         Command::Plan(args) => cli::plan::run(&args),
         Command::PlanBatch(args) => cli::batch::run(&args),
         Command::Templates { command } => cli::templates::run(&command),

@@ -3,4 +3,5 @@
 pub mod batch;
 pub mod keys;
 pub mod plan;
+pub mod serve;
 pub mod templates;

@@ -1,0 +1,336 @@
+//! Layered configuration: the embedded default (`config/default.toml`), then an optional
+//! file, then environment variables `DCGW__SECTION__KEY`. Keys ending in `_file` name files
+//! that secrets are read from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::{EngineConfig, RedirectTarget};
+
+/// The embedded default configuration.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub provider: ProviderConfig,
+    pub templates: TemplatesConfig,
+    pub engine: EngineSection,
+    pub dns: DnsConfig,
+    #[serde(default)]
+    pub backends: Vec<BackendConfig>,
+    pub login: LoginConfig,
+    pub authz: AuthzConfig,
+    pub session: SessionConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    #[serde(default)]
+    pub sync_url: Option<url::Url>,
+    #[serde(default)]
+    pub async_url: Option<url::Url>,
+    #[serde(default)]
+    pub api_url: Option<url::Url>,
+    pub data_dir: PathBuf,
+    pub shutdown_timeout_secs: u64,
+    pub max_query_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub control_panel_url: Option<String>,
+    pub popup_width: u32,
+    pub popup_height: u32,
+    #[serde(default)]
+    pub name_servers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplatesConfig {
+    pub dir: PathBuf,
+    pub reload_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EngineSection {
+    pub min_ttl: u32,
+    pub spf_all_qualifier: String,
+    #[serde(default)]
+    pub redirect_records: Vec<RedirectTarget>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DnsConfig {
+    /// "system" or "IP:PORT".
+    pub resolver: String,
+    pub timeout_ms: u64,
+}
+
+/// One DNS backend and the zones routed to it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackendConfig {
+    pub name: String,
+    /// Zone patterns: `example.com` (that zone), `*.example.com` (zones below it), `*` (any).
+    pub zones: Vec<String>,
+    #[serde(flatten)]
+    pub kind: BackendKind,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A directory of master files (relative paths are below `server.data_dir`).
+    Zonefile {
+        dir: PathBuf,
+        #[serde(default)]
+        reload_command: Option<Vec<String>>,
+        /// Zone files copied into `dir` when it holds no zone of that name yet.
+        #[serde(default)]
+        seed: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginConfig {
+    pub kind: String,
+    #[serde(default)]
+    pub users: Vec<LocalUser>,
+    #[serde(default)]
+    pub header: Option<HeaderLogin>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalUser {
+    pub username: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HeaderLogin {
+    /// Header carrying the user name.
+    pub user_header: String,
+    /// Peer addresses the header is accepted from.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthzConfig {
+    pub kind: String,
+    #[serde(default)]
+    pub rules: Vec<AuthzRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthzRule {
+    pub user: String,
+    pub zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionConfig {
+    #[serde(default)]
+    pub secret: String,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    pub secure_cookies: bool,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: cannot read {path}: {source}")]
+    Secret { path: PathBuf, source: std::io::Error },
+}
+
+impl Config {
+    /// The embedded default, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, true)
+    }
+
+    /// As [`Config::load`]; `env: false` ignores the environment (tests).
+    pub fn load_with_env(file: Option<&Path>, env: bool) -> Result<Config, ConfigError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(f) = file {
+            b = b.add_source(
+                config::File::from(f)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        if env {
+            b = b.add_source(
+                config::Environment::with_prefix("DCGW")
+                    .prefix_separator("__")
+                    .separator("__"),
+            );
+        }
+        let mut cfg: Config = b.build()?.try_deserialize()?;
+        cfg.resolve_secrets()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Loads from a TOML string layered over the default (tests and tools).
+    pub fn from_toml(overrides: &str) -> Result<Config, ConfigError> {
+        Self::from_toml_layers(&[overrides])
+    }
+
+    /// Loads from TOML strings, each layered over the previous, over the default.
+    pub fn from_toml_layers(layers: &[&str]) -> Result<Config, ConfigError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        for l in layers {
+            b = b.add_source(config::File::from_str(l, config::FileFormat::Toml));
+        }
+        let mut cfg: Config = b.build()?.try_deserialize()?;
+        cfg.resolve_secrets()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.session.secret_file {
+            let s = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+                path: path.clone(),
+                source,
+            })?;
+            self.session.secret = s.trim().to_string();
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !matches!(self.engine.spf_all_qualifier.as_str(), "~" | "-" | "?" | "+") {
+            return bad(format!(
+                "engine.spf_all_qualifier {:?} is not one of ~ - ? +",
+                self.engine.spf_all_qualifier
+            ));
+        }
+        if !self.session.secret.is_empty() && self.session.secret.len() < 64 {
+            return bad("session.secret must be at least 64 bytes".into());
+        }
+        for u in [
+            &self.server.public_url,
+            self.server.api_url.as_ref().unwrap_or(&self.server.public_url),
+        ] {
+            if u.query().is_some() || u.fragment().is_some() || u.host_str().is_none() {
+                return bad(format!(
+                    "{u} must be a base URL with a host and no query or fragment"
+                ));
+            }
+        }
+        if self.dns.resolver != "system" && self.dns.resolver.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "dns.resolver {:?} is neither \"system\" nor IP:PORT",
+                self.dns.resolver
+            ));
+        }
+        if !matches!(self.login.kind.as_str(), "local" | "header") {
+            return bad(format!(
+                "login.kind {:?} is not supported (local, header)",
+                self.login.kind
+            ));
+        }
+        if self.login.kind == "header" && self.login.header.is_none() {
+            return bad("login.kind = \"header\" needs a [login.header] section".into());
+        }
+        if self.authz.kind != "static" {
+            return bad(format!(
+                "authz.kind {:?} is not supported (static)",
+                self.authz.kind
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for b in &self.backends {
+            if !names.insert(&b.name) {
+                return bad(format!("backend name {:?} is used twice", b.name));
+            }
+            if b.zones.is_empty() {
+                return bad(format!("backend {:?} routes no zones", b.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            min_ttl: self.engine.min_ttl,
+            spf_all_qualifier: self.engine.spf_all_qualifier.chars().next().unwrap_or('~'),
+            redirect_records: self.engine.redirect_records.clone(),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// A path from the configuration: relative paths are below `server.data_dir`.
+    pub fn data_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.server.data_dir.join(p)
+        }
+    }
+
+    fn base(&self, u: Option<&url::Url>) -> String {
+        u.unwrap_or(&self.server.public_url)
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// urlSyncUX.
+    pub fn sync_url(&self) -> String {
+        self.base(self.server.sync_url.as_ref())
+    }
+
+    /// urlAsyncUX.
+    pub fn async_url(&self) -> String {
+        self.base(self.server.async_url.as_ref())
+    }
+
+    /// urlAPI.
+    pub fn api_url(&self) -> String {
+        self.base(self.server.api_url.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_loads() {
+        let c = Config::load_with_env(None, false).expect("default config");
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.backends.len(), 1);
+        assert_eq!(c.api_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn overrides_and_validation() {
+        let c = Config::from_toml("[server]\napi_url = \"https://api.example/dc/\"\n").expect("loads");
+        assert_eq!(c.api_url(), "https://api.example/dc");
+        assert_eq!(c.sync_url(), "http://127.0.0.1:8080");
+        let err = Config::from_toml("[engine]\nspf_all_qualifier = \"x\"\n").expect_err("invalid");
+        assert!(err.to_string().contains("spf_all_qualifier"));
+        let err = Config::from_toml("[dns]\nresolver = \"nonsense\"\n").expect_err("invalid");
+        assert!(err.to_string().contains("dns.resolver"));
+    }
+}

@@ -1,0 +1,211 @@
+//! The HTTP service: handlers per endpoint group, thin over the engine, the template store
+//! and the backends. Errors become responses in [`error`] only.
+
+pub mod discovery;
+pub mod error;
+pub mod login;
+pub mod sync;
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::Server;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpServer, ResponseError, web};
+use serde_json::Value;
+
+pub use error::ApiError;
+
+use crate::backends::Router;
+use crate::config::Config;
+use crate::engine::{EngineConfig, Template};
+use crate::templates::TemplateStore;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub engine: EngineConfig,
+    pub router: Router,
+    templates: RwLock<Arc<TemplateStore>>,
+    /// Discovery and template-query answers (`None`: 404), dropped when templates reload.
+    pub cache: moka::future::Cache<String, Option<Value>>,
+    pub views: crate::ui::Views,
+    pub sessions: crate::auth::session::SessionKeys,
+    pub login: crate::auth::Login,
+    pub authz: crate::auth::Authz,
+    /// Consent forms already carried out (a second submit changes nothing).
+    pub used_consents: moka::future::Cache<String, ()>,
+    /// The clock (tests set their own).
+    pub clock: Clock,
+}
+
+/// A source of the current time.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+impl AppState {
+    pub fn new(config: Arc<Config>, router: Router, templates: TemplateStore) -> anyhow::Result<AppState> {
+        if config.session.secret.is_empty() {
+            tracing::warn!("session.secret is not set: sessions end when the process stops");
+        }
+        Ok(AppState {
+            views: crate::ui::Views::new().map_err(anyhow::Error::msg)?,
+            sessions: crate::auth::session::SessionKeys::new(
+                &config.session.secret,
+                config.session.secure_cookies,
+            ),
+            login: crate::auth::Login::from_config(&config.login),
+            authz: crate::auth::Authz::from_config(&config.authz),
+            used_consents: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            clock: Arc::new(SystemTime::now),
+            engine: config.engine_config(),
+            config,
+            router,
+            templates: RwLock::new(Arc::new(templates)),
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
+        })
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    /// A fresh template instance id.
+    pub fn new_instance_id(&self) -> String {
+        let mut b = [0u8; 16];
+        rand::fill(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// The path of the public URL (for links), without a trailing slash.
+    pub fn base_path(&self) -> &str {
+        self.config.server.public_url.path().trim_end_matches('/')
+    }
+
+    /// Verifies the signature of a raw sync query against keys under `pub_key_domain`.
+    pub async fn verify_signature(&self, raw: &str, pub_key_domain: &str) -> Result<(), String> {
+        let _ = (raw, pub_key_domain);
+        Err("signature verification is not available".into())
+    }
+
+    /// The templates served now.
+    pub fn templates(&self) -> Arc<TemplateStore> {
+        match self.templates.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serves a new set of templates and forgets cached answers.
+    pub fn replace_templates(&self, store: TemplateStore) {
+        let store = Arc::new(store);
+        match self.templates.write() {
+            Ok(mut g) => *g = store,
+            Err(poisoned) => *poisoned.into_inner() = store,
+        }
+        self.cache.invalidate_all();
+    }
+
+    /// Whether every configured backend can apply the template (POLICY.md 12). `Err` names
+    /// the first type that cannot be applied and where.
+    pub fn supported_everywhere(&self, t: &Template) -> Result<(), String> {
+        for rtype in t.record_types() {
+            match rtype.as_str() {
+                "APEXCNAME" => {
+                    if let Some(b) = self
+                        .router
+                        .backends()
+                        .iter()
+                        .find(|b| b.adapter.capabilities().apex_alias.is_none())
+                    {
+                        return Err(format!("backend {} holds no apex alias (APEXCNAME)", b.name));
+                    }
+                }
+                "REDIR301" | "REDIR302" => {
+                    if self.engine.redirect_records.is_empty() {
+                        return Err(format!("{rtype} needs a configured redirect service"));
+                    }
+                }
+                other => {
+                    let effective = if other == "SPFM" { "TXT" } else { other };
+                    if let Some(b) = self
+                        .router
+                        .backends()
+                        .iter()
+                        .find(|b| !b.adapter.capabilities().record_types.supports(effective))
+                    {
+                        return Err(format!("backend {} cannot write {effective}", b.name));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(discovery::settings)
+        .service(discovery::template_query)
+        .service(discovery::healthz)
+        .service(discovery::readyz)
+        .service(login::login_form)
+        .service(login::login_submit)
+        .service(login::logout)
+        .service(login::css)
+        .service(login::close_js)
+        .service(
+            web::resource("/v2/domainTemplates/providers/{provider_id}/services/{service_id}/apply")
+                .route(web::get().to(sync::apply_get))
+                .route(web::post().to(sync::apply_post)),
+        );
+}
+
+/// Starts the server on `listener` (bind to port 0 in tests). The returned server stops
+/// gracefully on SIGINT/SIGTERM or through its handle.
+pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::from(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
+            .wrap(from_fn(query_limit))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
+            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+            .configure(routes)
+    })
+    .shutdown_timeout(state.config.server.shutdown_timeout_secs)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Refuses requests whose query string is longer than the configured limit.
+async fn query_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(usize::MAX, |s| s.config.server.max_query_bytes);
+    if req.query_string().len() > limit {
+        let resp = ApiError::BadRequest("the query string is too long".into()).error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}

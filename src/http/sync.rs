@@ -1,0 +1,717 @@
+//! The synchronous flow (SPEC.md §3, POLICY.md 17–21): `GET .../apply?...` shows a consent
+//! page, `POST .../apply` applies. The POST re-derives everything from the original query
+//! string (never from posted records) and applies with preconditions, so a zone that changed
+//! since the page was shown gets a fresh consent page instead of a blind write.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use dcgw_adapter::{AdapterError, ReadFilter};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::auth::session::Session;
+use crate::engine::names::{normalize_domain, normalize_host, relative};
+use crate::engine::{self, ApplyRequest, Params, Plan, Template, Zone};
+
+/// Parameters with a meaning of their own; everything else is a template variable.
+const RESERVED: &[&str] = &[
+    "domain",
+    "host",
+    "redirect_uri",
+    "state",
+    "groupId",
+    "providerName",
+    "serviceName",
+    "instanceId",
+    "sig",
+    "key",
+];
+
+/// A parsed sync request. `raw` is the query string exactly as received.
+#[derive(Debug, Clone)]
+pub struct SyncQuery {
+    pub raw: String,
+    pub domain: String,
+    pub host: String,
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub group_ids: Option<Vec<String>>,
+    pub provider_name: Option<String>,
+    pub service_name: Option<String>,
+    pub instance_id: Option<String>,
+    pub params: Params,
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component; invalid UTF-8 is an error.
+fn decode(part: &str) -> Result<String, String> {
+    let plus = part.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "a parameter is not valid UTF-8 after percent-decoding".to_string())
+}
+
+/// Splits a raw query into decoded pairs, refusing duplicates and control characters in names.
+pub fn parse_pairs(raw: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for item in raw.split('&').filter(|s| !s.is_empty()) {
+        let (n, v) = item.split_once('=').unwrap_or((item, ""));
+        let name = decode(n)?;
+        let value = decode(v)?;
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err("a parameter name is empty, too long or holds control characters".into());
+        }
+        if out.insert(name.clone(), value).is_some() {
+            return Err(format!("parameter {name:?} is given more than once"));
+        }
+    }
+    Ok(out)
+}
+
+impl SyncQuery {
+    /// Parses and checks the parameters (SPEC.md §3.2).
+    pub fn parse(raw: &str, template: &Template) -> Result<SyncQuery, String> {
+        let mut pairs = parse_pairs(raw)?;
+        let domain = pairs.remove("domain").ok_or("domain is missing")?;
+        let domain = normalize_domain(&domain)?;
+        let host = normalize_host(&pairs.remove("host").unwrap_or_default())?;
+        let provider_name = pairs.remove("providerName");
+        if provider_name.is_some() && !template.allows_shared_provider_name() {
+            return Err("providerName is not allowed for this template".into());
+        }
+        let service_name = pairs.remove("serviceName");
+        if service_name.is_some() && !template.shared_service_name {
+            return Err("serviceName is not allowed for this template".into());
+        }
+        for n in [&provider_name, &service_name].into_iter().flatten() {
+            if n.is_empty() || n.chars().count() > 255 || n.chars().any(char::is_control) {
+                return Err("providerName/serviceName must be 1 to 255 printable characters".into());
+            }
+        }
+        let group_ids = pairs.remove("groupId").map(|g| {
+            g.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        });
+        let instance_id = pairs.remove("instanceId");
+        if let Some(id) = &instance_id
+            && !crate::engine::validate::is_dc_id(id)
+        {
+            return Err("instanceId is not a valid id".into());
+        }
+        let redirect_uri = pairs.remove("redirect_uri");
+        let state = pairs.remove("state");
+        if state.as_ref().is_some_and(|s| s.len() > 2048) {
+            return Err("state is too long".into());
+        }
+        pairs.remove("sig");
+        pairs.remove("key");
+        let params = pairs
+            .into_iter()
+            .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+            .collect();
+        Ok(SyncQuery {
+            raw: raw.to_string(),
+            domain,
+            host,
+            redirect_uri,
+            state,
+            group_ids,
+            provider_name,
+            service_name,
+            instance_id,
+            params,
+        })
+    }
+
+    /// True when the query carries a `sig` or `key` parameter.
+    pub fn claims_signature(&self) -> bool {
+        self.raw.split('&').any(|p| {
+            let n = p.split_once('=').map_or(p, |(n, _)| n);
+            n == "sig" || n == "key"
+        })
+    }
+}
+
+/// Whether `redirect_uri` may be redirected to (POLICY.md 19): an http(s) URL whose host
+/// equals or lies below an entry of `syncRedirectDomain`, or any http(s) URL when the request
+/// is validly signed.
+pub fn redirect_target(uri: Option<&str>, template: &Template, signed: bool) -> Option<url::Url> {
+    let u = url::Url::parse(uri?).ok()?;
+    if !matches!(u.scheme(), "https" | "http") || u.cannot_be_a_base() || !u.username().is_empty() {
+        return None;
+    }
+    let host = u.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    let listed = template.redirect_domains().iter().any(|d| {
+        host == *d
+            || (host.len() > d.len()
+                && host.ends_with(d.as_str())
+                && host.as_bytes()[host.len() - d.len() - 1] == b'.')
+    });
+    (listed || signed).then_some(u)
+}
+
+/// How the flow ends when it cannot go on.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    /// RFC 6749 error code.
+    error: &'static str,
+    /// Developer-facing, vague on purpose.
+    description: String,
+}
+
+fn failure(status: StatusCode, error: &'static str, description: impl Into<String>) -> Failure {
+    Failure {
+        status,
+        error,
+        description: description.into(),
+    }
+}
+
+/// What is known about a request once it is parsed and its signature checked.
+struct Checked {
+    template: std::sync::Arc<Template>,
+    query: SyncQuery,
+    signed: bool,
+    redirect: Option<url::Url>,
+}
+
+fn page_headers(resp: &mut HttpResponse, form_target: Option<&url::Url>) {
+    let form_action = match form_target {
+        Some(u) => format!("'self' {}", u.origin().ascii_serialization()),
+        None => "'self'".to_string(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' https:; script-src 'self'; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn html(
+    state: &AppState,
+    status: StatusCode,
+    view: &str,
+    ctx: &tera::Context,
+    form_target: Option<&url::Url>,
+) -> HttpResponse {
+    match state.views.render(view, ctx) {
+        Ok(body) => {
+            let mut resp = HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .body(body);
+            page_headers(&mut resp, form_target);
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "view failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain")
+                .body("internal error\n")
+        }
+    }
+}
+
+fn base_ctx(state: &AppState) -> tera::Context {
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "provider_name",
+        &state
+            .config
+            .provider
+            .display_name
+            .clone()
+            .unwrap_or(state.config.provider.name.clone()),
+    );
+    ctx.insert("base_path", state.base_path());
+    ctx
+}
+
+/// Ends the flow: a redirect to the Service Provider when allowed, else a page that closes.
+fn end(
+    state: &AppState,
+    redirect: Option<&url::Url>,
+    query_state: Option<&str>,
+    outcome: Result<(), Failure>,
+) -> HttpResponse {
+    if let Some(u) = redirect {
+        let mut u = u.clone();
+        {
+            let mut q = u.query_pairs_mut();
+            if let Err(f) = &outcome {
+                q.append_pair("error", f.error);
+                q.append_pair("error_description", &f.description);
+            }
+            if let Some(s) = query_state {
+                q.append_pair("state", s);
+            }
+        }
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, u.as_str()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+    }
+    let mut ctx = base_ctx(state);
+    let status = match &outcome {
+        Ok(()) => {
+            ctx.insert("heading", "Done");
+            ctx.insert("message", "The DNS changes were applied.");
+            StatusCode::OK
+        }
+        Err(f) => {
+            ctx.insert("heading", "Nothing was changed");
+            ctx.insert(
+                "message",
+                &format!(
+                    "The request could not be completed ({}: {}).",
+                    f.error, f.description
+                ),
+            );
+            f.status
+        }
+    };
+    html(state, status, "done.html", &ctx, None)
+}
+
+/// Template lookup, syncBlock, parameters and signature, in the order of SPEC.md §3.3.
+async fn check(
+    state: &AppState,
+    pid: &str,
+    sid: &str,
+    raw: &str,
+) -> Result<Checked, (Option<Checked>, Failure)> {
+    let bad = |d: String| failure(StatusCode::BAD_REQUEST, "invalid_request", d);
+    let template = state.templates().get(pid, sid).cloned().ok_or_else(|| {
+        (
+            None,
+            failure(StatusCode::NOT_FOUND, "invalid_request", "unknown template"),
+        )
+    })?;
+    if template.sync_block {
+        return Err((
+            None,
+            bad("this template is not available through the synchronous flow".into()),
+        ));
+    }
+    let query = SyncQuery::parse(raw, &template).map_err(|e| (None, bad(e)))?;
+    let signed = match template.pub_key_domain() {
+        Some(domain) => match state.verify_signature(raw, domain).await {
+            Ok(()) => true,
+            Err(e) => {
+                let redirect = redirect_target(query.redirect_uri.as_deref(), &template, false);
+                let partial = Checked {
+                    template: template.clone(),
+                    query,
+                    signed: false,
+                    redirect,
+                };
+                return Err((
+                    Some(partial),
+                    failure(StatusCode::FORBIDDEN, "access_denied", format!("signature: {e}")),
+                ));
+            }
+        },
+        None => false,
+    };
+    let redirect = redirect_target(query.redirect_uri.as_deref(), &template, signed);
+    Ok(Checked {
+        template,
+        query,
+        signed,
+        redirect,
+    })
+}
+
+fn fail_with(state: &AppState, partial: Option<Checked>, f: Failure) -> HttpResponse {
+    tracing::info!(error = f.error, description = %f.description, "sync flow refused");
+    match partial {
+        Some(c) => end(state, c.redirect.as_ref(), c.query.state.as_deref(), Err(f)),
+        None => end(state, None, None, Err(f)),
+    }
+}
+
+/// The logged-in user: a session, or a trusted proxy's header (which starts a session).
+fn current_session(state: &AppState, req: &HttpRequest, now: SystemTime) -> (Option<Session>, bool) {
+    if let Some(s) = state.sessions.read(req, now) {
+        return (Some(s), false);
+    }
+    if let crate::auth::Login::Header { header: name, .. } = &state.login {
+        let value = req.headers().get(name.as_str()).and_then(|v| v.to_str().ok());
+        let peer = req.peer_addr().map(|a| a.ip());
+        if let Some(user) = state.login.user_from_header(peer, value) {
+            return (Some(Session::new(&user, now)), true);
+        }
+    }
+    (None, false)
+}
+
+/// The plan for a checked request against the zone as it is now.
+async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bool), Failure> {
+    let q = &c.query;
+    if !state.authz.may_edit(user, &q.domain) {
+        return Err(failure(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "the user may not change this domain",
+        ));
+    }
+    let hosted = state
+        .router
+        .hosted(&q.domain)
+        .await
+        .map_err(|e| backend_failure(&e))?
+        .ok_or_else(|| {
+            failure(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "the user may not change this domain",
+            )
+        })?;
+    let rrsets = hosted
+        .backend
+        .adapter
+        .read(&hosted.zone, &ReadFilter::All)
+        .await
+        .map_err(|e| backend_failure(&e))?;
+    let zone = Zone::from_rrsets(&hosted.zone, &rrsets);
+    let caps = hosted.backend.adapter.capabilities();
+    let mut cfg = state.engine.clone();
+    cfg.apex_alias = caps.apex_alias.clone();
+    if let dcgw_adapter::RecordTypes::Only(types) = &caps.record_types {
+        cfg.supported_types = Some(types.iter().cloned().collect());
+    }
+    let instance_id = q.instance_id.clone().unwrap_or_else(|| state.new_instance_id());
+    let req = ApplyRequest {
+        template: &c.template,
+        domain: &q.domain,
+        host: &q.host,
+        params: &q.params,
+        group_ids: q.group_ids.as_deref(),
+        instance_id: &instance_id,
+    };
+    let plan = engine::plan(&req, &zone, &[], &cfg)
+        .map_err(|e| failure(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    Ok((plan, caps.atomicity == dcgw_adapter::Atomicity::Atomic))
+}
+
+fn backend_failure(e: &AdapterError) -> Failure {
+    tracing::error!(class = e.class(), error = %e, "backend failure in the sync flow");
+    failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the DNS service is unavailable; try again later",
+    )
+}
+
+/// A short digest of the change a plan makes, to notice a zone that changed since consent.
+fn digest(plan: &Plan) -> String {
+    let cs = plan.change_set();
+    let bytes = serde_json::to_vec(&cs).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(bytes))
+}
+
+fn purpose(raw: &str) -> String {
+    format!(
+        "apply:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(raw.as_bytes()))
+    )
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    #[serde(rename = "type")]
+    rtype: String,
+    data: String,
+    ttl: u32,
+    conflict: bool,
+    why: String,
+}
+
+fn consent(
+    state: &AppState,
+    c: &Checked,
+    plan: &Plan,
+    atomic: bool,
+    session: &Session,
+    path: &str,
+    refreshed: bool,
+) -> HttpResponse {
+    let apex = plan.zone.as_str();
+    let t = &c.template;
+    let mut ctx = base_ctx(state);
+    ctx.insert("template_provider", &t.provider_name);
+    ctx.insert("service_name", &t.service_name);
+    ctx.insert("provider_name_extra", &c.query.provider_name);
+    ctx.insert("service_name_extra", &c.query.service_name);
+    ctx.insert(
+        "logo_url",
+        &t.logo_url.as_deref().filter(|u| u.starts_with("https://")),
+    );
+    let fqdn = if c.query.host.is_empty() {
+        c.query.domain.clone()
+    } else {
+        format!("{}.{}", c.query.host, c.query.domain)
+    };
+    ctx.insert("fqdn", &fqdn);
+    ctx.insert("signed", &c.signed);
+    ctx.insert("warn_phishing", &t.warn_phishing);
+    ctx.insert("user", &session.user);
+    ctx.insert("atomic", &atomic);
+    ctx.insert("refreshed", &refreshed);
+    let adds: Vec<Row> = plan
+        .adds
+        .iter()
+        .map(|r| Row {
+            name: relative(&r.name, apex),
+            rtype: r.rtype.clone(),
+            data: r.data.clone(),
+            ttl: r.ttl,
+            conflict: false,
+            why: String::new(),
+        })
+        .collect();
+    let conflict_of = |r: &dcgw_adapter::Record| {
+        plan.conflicts
+            .iter()
+            .find(|x| x.record.name == r.name && x.record.rtype == r.rtype && x.record.data == r.data)
+    };
+    let removes: Vec<Row> = plan
+        .deletes
+        .iter()
+        .map(|r| {
+            let c = conflict_of(r);
+            let readded = plan
+                .adds
+                .iter()
+                .any(|a| a.name == r.name && a.rtype == r.rtype && a.data == r.data);
+            let why = match c {
+                Some(c) => format!(
+                    "replaced by {} (rule: {:?})",
+                    t.records
+                        .get(c.caused_by)
+                        .map_or("the template".to_string(), |tr| tr.kind()),
+                    c.rule
+                )
+                .to_lowercase(),
+                None if readded => "its TTL changes".into(),
+                None => "rewritten by the template".into(),
+            };
+            Row {
+                name: relative(&r.name, apex),
+                rtype: r.rtype.clone(),
+                data: r.data.clone(),
+                ttl: r.ttl,
+                conflict: c.is_some(),
+                why,
+            }
+        })
+        .collect();
+    ctx.insert("adds", &adds);
+    ctx.insert("removes", &removes);
+    ctx.insert("conflicts", &removes.iter().filter(|r| r.conflict).count());
+    ctx.insert("query", &c.query.raw);
+    ctx.insert("digest", &digest(plan));
+    ctx.insert("csrf", &session.csrf_token(&purpose(&c.query.raw)));
+    ctx.insert("action", &format!("{}{path}", state.base_path()));
+    let mut resp = html(state, StatusCode::OK, "consent.html", &ctx, c.redirect.as_ref());
+    resp.headers_mut()
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+fn login_redirect(state: &AppState, req: &HttpRequest) -> HttpResponse {
+    let next = match req.query_string() {
+        "" => req.path().to_string(),
+        q => format!("{}?{q}", req.path()),
+    };
+    let target = format!(
+        "{}/login?next={}",
+        state.base_path(),
+        percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
+    );
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, target))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// `GET .../apply?...`
+pub async fn apply_get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (pid, sid) = path.into_inner();
+    let c = match check(&state, &pid, &sid, req.query_string()).await {
+        Ok(c) => c,
+        Err((partial, f)) => return fail_with(&state, partial, f),
+    };
+    let now = state.now();
+    let (session, fresh) = current_session(&state, &req, now);
+    let Some(session) = session else {
+        return login_redirect(&state, &req);
+    };
+    let mut resp = match plan_now(&state, &c, &session.user).await {
+        Ok((plan, atomic)) => consent(&state, &c, &plan, atomic, &session, req.path(), false),
+        Err(f) => return fail_with(&state, Some(c), f),
+    };
+    if fresh {
+        let _ = resp.add_cookie(&state.sessions.cookie(&session));
+    }
+    resp
+}
+
+/// The consent form.
+#[derive(Debug, Deserialize)]
+pub struct Decision {
+    query: String,
+    digest: String,
+    csrf: String,
+    decision: String,
+}
+
+/// `POST .../apply` (the consent form).
+pub async fn apply_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<Decision>,
+) -> HttpResponse {
+    let (pid, sid) = path.into_inner();
+    let now = state.now();
+    let (session, _) = current_session(&state, &req, now);
+    let Some(session) = session else {
+        return end(
+            &state,
+            None,
+            None,
+            Err(failure(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "the session expired; start again",
+            )),
+        );
+    };
+    if !session.check_csrf(&purpose(&form.query), &form.csrf) {
+        return end(
+            &state,
+            None,
+            None,
+            Err(failure(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "the form is not valid for this session",
+            )),
+        );
+    }
+    let c = match check(&state, &pid, &sid, &form.query).await {
+        Ok(c) => c,
+        Err((partial, f)) => return fail_with(&state, partial, f),
+    };
+    if form.decision != "approve" {
+        let f = failure(StatusCode::OK, "access_denied", "user_cancel");
+        return end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Err(f));
+    }
+    let used_key = format!("{}:{}", session.csrf_token(&purpose(&form.query)), form.digest);
+    if state.used_consents.get(&used_key).await.is_some() {
+        return end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Ok(()));
+    }
+    let (plan, atomic) = match plan_now(&state, &c, &session.user).await {
+        Ok(p) => p,
+        Err(f) => return fail_with(&state, Some(c), f),
+    };
+    if digest(&plan) != form.digest {
+        return consent(&state, &c, &plan, atomic, &session, req.path(), true);
+    }
+    let Some(hosted) = state.router.hosted(&c.query.domain).await.ok().flatten() else {
+        return fail_with(
+            &state,
+            Some(c),
+            failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the DNS service is unavailable",
+            ),
+        );
+    };
+    let changes = plan.change_set();
+    if !changes.changes.is_empty() {
+        match hosted.backend.adapter.apply(&changes).await {
+            Ok(()) => {}
+            Err(AdapterError::PreconditionFailed { .. }) => {
+                // The zone changed between reading and writing: ask again.
+                return match plan_now(&state, &c, &session.user).await {
+                    Ok((plan, atomic)) => consent(&state, &c, &plan, atomic, &session, req.path(), true),
+                    Err(f) => fail_with(&state, Some(c), f),
+                };
+            }
+            Err(e) => return fail_with(&state, Some(c), backend_failure(&e)),
+        }
+    }
+    state.used_consents.insert(used_key, ()).await;
+    tracing::info!(
+        user = %session.user, domain = %c.query.domain, host = %c.query.host,
+        provider_id = %c.template.provider_id, service_id = %c.template.service_id,
+        adds = plan.adds.len(), deletes = plan.deletes.len(), signed = c.signed,
+        "sync apply"
+    );
+    end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(redirect: Option<&str>) -> Template {
+        serde_json::from_value(serde_json::json!({
+            "providerId": "p.example", "providerName": "P", "serviceId": "s", "serviceName": "S",
+            "syncRedirectDomain": redirect, "records": []
+        }))
+        .expect("template")
+    }
+
+    #[test]
+    fn duplicates_and_bad_utf8_are_refused() {
+        assert!(parse_pairs("a=1&a=2").is_err());
+        assert!(parse_pairs("a=%ff").is_err());
+        assert_eq!(
+            parse_pairs("a=b+c%2Bd").expect("ok").get("a").map(String::as_str),
+            Some("b c+d")
+        );
+        let t = template(None);
+        assert!(SyncQuery::parse("host=www", &t).is_err(), "domain is required");
+        assert!(SyncQuery::parse("domain=example.com&providerName=X", &t).is_err());
+        let q = SyncQuery::parse("domain=Example.com&host=WWW&IP=1&sig=x&key=y&groupId=a,b", &t).expect("ok");
+        assert_eq!((q.domain.as_str(), q.host.as_str()), ("example.com", "www"));
+        assert_eq!(q.params.keys().collect::<Vec<_>>(), vec!["IP"]);
+        assert_eq!(q.group_ids, Some(vec!["a".to_string(), "b".to_string()]));
+        assert!(q.claims_signature());
+    }
+
+    #[test]
+    fn redirects_only_to_listed_domains_or_when_signed() {
+        let t = template(Some(" Shop.example , other.example"));
+        assert!(redirect_target(Some("https://shop.example/done?x=1"), &t, false).is_some());
+        assert!(redirect_target(Some("https://a.shop.example/"), &t, false).is_some());
+        assert!(redirect_target(Some("https://evilshop.example/"), &t, false).is_none());
+        assert!(redirect_target(Some("https://shop.example.evil.test/"), &t, false).is_none());
+        assert!(redirect_target(Some("https://user@shop.example/"), &t, false).is_none());
+        assert!(redirect_target(Some("javascript:alert(1)"), &t, true).is_none());
+        assert!(redirect_target(Some("https://anywhere.test/"), &t, true).is_some());
+        assert!(redirect_target(Some("https://anywhere.test/"), &template(None), false).is_none());
+    }
+}

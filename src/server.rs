@@ -1,0 +1,101 @@
+//! Building the running service from its configuration.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::backends::{Backend, Router, ZonePattern};
+use crate::config::{BackendKind, Config};
+use crate::http::AppState;
+use crate::templates::TemplateStore;
+
+/// Builds the backends named in the configuration.
+pub fn build_router(config: &Config) -> anyhow::Result<Router> {
+    let mut backends = Vec::new();
+    for b in &config.backends {
+        let adapter: Arc<dyn dcgw_adapter::Adapter> = match &b.kind {
+            BackendKind::Zonefile {
+                dir,
+                reload_command,
+                seed,
+            } => {
+                let dir = config.data_path(dir);
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    anyhow::anyhow!("backend {}: cannot create {}: {e}", b.name, dir.display())
+                })?;
+                for s in seed {
+                    let Some(file) = s.file_name() else { continue };
+                    let target = dir.join(file);
+                    if !target.exists() {
+                        std::fs::copy(s, &target).map_err(|e| {
+                            anyhow::anyhow!(
+                                "backend {}: cannot seed {} from {}: {e}",
+                                b.name,
+                                target.display(),
+                                s.display()
+                            )
+                        })?;
+                    }
+                }
+                let options = dcgw_zonefile::ZoneFileOptions {
+                    reload_command: reload_command.clone(),
+                    ..Default::default()
+                };
+                let adapter = dcgw_zonefile::ZoneFileAdapter::new(&dir, options)
+                    .map_err(|e| anyhow::anyhow!("backend {}: {}: {e}", b.name, dir.display()))?;
+                Arc::new(adapter)
+            }
+        };
+        backends.push(Backend {
+            name: b.name.clone(),
+            patterns: b.zones.iter().map(|z| ZonePattern::parse(z)).collect(),
+            adapter,
+        });
+    }
+    Ok(Router::new(backends))
+}
+
+/// Loads the templates, logging every file that is not served.
+pub fn load_templates(config: &Config) -> anyhow::Result<TemplateStore> {
+    let (store, problems) = TemplateStore::load_dir(&config.templates.dir)
+        .map_err(|e| anyhow::anyhow!("templates: cannot read {}: {e}", config.templates.dir.display()))?;
+    for p in &problems {
+        tracing::warn!(problem = %p, "template not served");
+    }
+    tracing::info!(count = store.len(), dir = %config.templates.dir.display(), "templates loaded");
+    Ok(store)
+}
+
+/// The newest modification time below `dir` (files and the directory itself).
+fn newest_mtime(dir: &std::path::Path) -> Option<SystemTime> {
+    let mut newest = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+            newest = newest.max(Some(t));
+        }
+    }
+    newest
+}
+
+/// Reloads templates when the directory changes, without a restart.
+pub fn spawn_template_reloader(state: Arc<AppState>) {
+    let secs = state.config.templates.reload_secs;
+    if secs == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let dir = state.config.templates.dir.clone();
+        let mut seen = newest_mtime(&dir);
+        loop {
+            actix_web::rt::time::sleep(Duration::from_secs(secs)).await;
+            let now = newest_mtime(&dir);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match load_templates(&state.config) {
+                Ok(store) => state.replace_templates(store),
+                Err(e) => tracing::error!(error = %e, "template reload failed; the previous set stays"),
+            }
+        }
+    });
+}

@@ -1,0 +1,81 @@
+//! Black-box test support: the gateway spawned on port 0 with its own data directory.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dc_gateway::config::Config;
+use dc_gateway::http::{self, AppState};
+use dc_gateway::server;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running gateway.
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub data: tempfile::TempDir,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// Starts the gateway on the embedded default with `overrides` (TOML) layered on top.
+    /// Relative template and seed paths resolve against the repository.
+    pub async fn spawn(overrides: &str) -> TestApp {
+        let data = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let repo = repo();
+        let toml = format!(
+            "[server]\npublic_url = \"{base}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\n\
+             [templates]\ndir = \"{}\"\nreload_secs = 0\n",
+            data.path().display(),
+            repo.join("templates").display(),
+        );
+        let mut config = Config::from_toml_layers(&[&toml, overrides]).expect("config");
+        for b in &mut config.backends {
+            let dc_gateway::config::BackendKind::Zonefile { seed, .. } = &mut b.kind;
+            for s in seed.iter_mut() {
+                if s.is_relative() {
+                    *s = repo.join(&*s);
+                }
+            }
+        }
+        let config = Arc::new(config);
+        let router = server::build_router(&config).expect("backends");
+        let templates = server::load_templates(&config).expect("templates");
+        let state = Arc::new(AppState::new(config, router, templates).expect("state"));
+        let srv = http::serve(state.clone(), listener).expect("serve");
+        let handle = srv.handle();
+        tokio::spawn(srv);
+        TestApp {
+            base,
+            state,
+            data,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client that keeps cookies and does not follow redirects.
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// The demo zone file as it is on disk now.
+    pub fn zone_text(&self, zone: &str) -> String {
+        std::fs::read_to_string(self.data.path().join("zones").join(format!("{zone}.zone")))
+            .expect("zone file")
+    }
+}
