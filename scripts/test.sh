@@ -18,7 +18,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== tests"
-cargo nextest run --workspace --locked --no-fail-fast "$@"
 echo "== doc tests"
 cargo test --workspace --locked --doc
+echo "== tests"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
