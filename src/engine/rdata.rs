@@ -179,6 +179,19 @@ pub fn render_txt(v: &str) -> Result<String, String> {
     Ok(txt_presentation(v.as_bytes()))
 }
 
+/// The number of `"` not preceded by an escaping backslash.
+fn unescaped_quotes(s: &str) -> usize {
+    let mut escaped = false;
+    let mut n = 0;
+    for c in s.chars() {
+        if !escaped && c == '"' {
+            n += 1;
+        }
+        escaped = !escaped && c == '\\';
+    }
+    n
+}
+
 /// Data of a type the engine has no specific rule for (RFC 3597 `\# len hex`, CAA, ...).
 /// Returns the whitespace-normalised presentation text.
 pub fn render_generic(rtype: &str, v: &str) -> Result<String, String> {
@@ -190,7 +203,7 @@ pub fn render_generic(rtype: &str, v: &str) -> Result<String, String> {
     if t == "@" {
         return Err("'@' is not record data".into());
     }
-    if t.matches('"').count() % 2 != 0 {
+    if !unescaped_quotes(&t).is_multiple_of(2) {
         return Err("unbalanced quotes".into());
     }
     if let Some(rest) = t.strip_prefix("\\#") {
@@ -222,8 +235,18 @@ pub fn render_generic(rtype: &str, v: &str) -> Result<String, String> {
         if value.is_empty() {
             return Err("CAA value is missing".into());
         }
-        let value_ok = (value.starts_with('"') && value.ends_with('"') && value.len() >= 2)
-            || !value.contains([' ', '"']);
+        let value_ok = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            // One quoted string: no unescaped quote inside.
+            Some(inner) => {
+                let mut escaped = false;
+                inner.chars().all(|c| {
+                    let ok = escaped || c != '"';
+                    escaped = !escaped && c == '\\';
+                    ok
+                }) && !escaped
+            }
+            None => !value.contains([' ', '"', '\\']),
+        };
         if !value_ok {
             return Err("CAA value must be one quoted string".into());
         }
@@ -288,6 +311,9 @@ mod tests {
             Ok("0 issue \"ca.example\"".into())
         );
         assert!(render_generic("CAA", "300 issue \"x\"").is_err());
+        assert!(render_generic("CAA", "0 issue \"\"0 issue \"ca.example\"\"").is_err());
+        assert!(render_generic("CAA", "0 issue \"a\\\"b\"").is_ok());
+        assert!(render_generic("CAA", "0 issue ca.example").is_ok());
         assert!(render_generic("TYPE256", "\\# 2 0102").is_ok());
         assert!(render_generic("TYPE256", "\\# 3 0102").is_err());
         assert!(render_generic("CAA", "@").is_err());
