@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod engine;
 pub mod http;
 pub mod server;

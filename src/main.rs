@@ -22,6 +22,8 @@ enum Command {
     /// Run many plans in one process: JSON lines in, JSON lines out (for comparisons and
     /// throughput measurements).
     PlanBatch(cli::batch::BatchArgs),
+    /// Check a deployment's discovery chain (_domainconnect TXT, settings over HTTPS).
+    Doctor(cli::doctor::DoctorArgs),
     /// Signing keys for Domain Connect requests (for Service Providers).
     Keys {
         #[command(subcommand)]
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(&args),
         Command::Passwd(args) => cli::serve::passwd(&args),
         Command::Plan(args) => cli::plan::run(&args),
+        Command::Doctor(args) => cli::doctor::run(&args),
         Command::PlanBatch(args) => cli::batch::run(&args),
         Command::Templates { command } => cli::templates::run(&command),
         Command::Keys { command } => cli::keys::run_keys(&command),

@@ -1,6 +1,7 @@
 //! The `dc-gateway` subcommands (argument types and their implementations).
 
 pub mod batch;
+pub mod doctor;
 pub mod keys;
 pub mod plan;
 pub mod serve;
