@@ -24,6 +24,18 @@ pub struct Config {
     pub login: LoginConfig,
     pub authz: AuthzConfig,
     pub session: SessionConfig,
+    pub database: DatabaseConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`; empty: a SQLite file
+    /// `dc-gateway.db` in `server.data_dir`.
+    #[serde(default)]
+    pub url: String,
+    /// Read the URL (it holds a password) from this file.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +217,13 @@ impl Config {
     }
 
     fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.database.url_file {
+            let s = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+                path: path.clone(),
+                source,
+            })?;
+            self.database.url = s.trim().to_string();
+        }
         if let Some(path) = &self.session.secret_file {
             let s = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
                 path: path.clone(),
@@ -276,6 +295,18 @@ impl Config {
             spf_all_qualifier: self.engine.spf_all_qualifier.chars().next().unwrap_or('~'),
             redirect_records: self.engine.redirect_records.clone(),
             ..EngineConfig::default()
+        }
+    }
+
+    /// The database URL: the configured one, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("dc-gateway.db").display()
+            )
+        } else {
+            self.database.url.clone()
         }
     }
 

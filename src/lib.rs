@@ -14,6 +14,7 @@ pub mod engine;
 pub mod http;
 pub mod server;
 pub mod sig;
+pub mod store;
 pub mod templates;
 pub mod ui;
 

@@ -758,3 +758,29 @@ proptest! {
         let _: Result<TemplateRecord, _> = serde_json::from_str(&s);
     }
 }
+
+#[test]
+fn reapply_keeps_the_spf_terms_the_earlier_instance_merged() {
+    let t =
+        template(serde_json::json!([{"type": "SPFM", "host": "@", "spfRules": "include:spf.mail.example"}]));
+    let z = zone(&[(
+        "example.com.",
+        "TXT",
+        "\"v=spf1 mx include:spf.mail.example -all\"",
+    )]);
+    let mut earlier = instance("first", "box", "", &[]);
+    earlier.spf_terms = vec![dc_gateway::engine::SpfContribution {
+        name: "example.com.".into(),
+        terms: vec!["include:spf.mail.example".into()],
+    }];
+    let p = Run::new(&t).id("second").plan(&z, &[earlier]).expect("plan");
+    assert!(p.is_noop(), "the term is already there");
+    assert_eq!(p.instance.spf_terms.len(), 1, "{:?}", p.instance);
+    assert_eq!(
+        p.instance.spf_terms[0].terms,
+        vec!["include:spf.mail.example".to_string()]
+    );
+    // A term that was there before any instance is not claimed.
+    let p = Run::new(&t).id("second").plan(&z, &[]).expect("plan");
+    assert!(p.instance.spf_terms.is_empty());
+}

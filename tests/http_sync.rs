@@ -361,3 +361,58 @@ async fn sync_block_templates_refuse_the_sync_flow() {
             .contains("not available through the synchronous flow")
     );
 }
+
+#[tokio::test]
+async fn applies_are_recorded_as_template_state_and_audited() {
+    let app = TestApp::spawn("").await;
+    let c = TestApp::client();
+    login(&app, &c, "demo", "demo").await;
+    for (ip, token) in [("192.0.2.77", "one"), ("192.0.2.78", "two")] {
+        let (_, html) = consent(
+            &app,
+            &c,
+            &format!("{APPLY}?domain=example.com&ip={ip}&token={token}"),
+        )
+        .await;
+        let r = decide(&app, &c, &form_fields(&html), "approve").await;
+        assert_eq!(r.status(), 200, "no redirect_uri: the flow ends on a page");
+    }
+    // Re-applying the template on the same host replaced the earlier instance (POLICY.md 14).
+    let instances = app
+        .state
+        .store
+        .instances("example.com.")
+        .await
+        .expect("instances");
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    let inst = &instances[0];
+    assert_eq!(
+        (
+            inst.provider_id.as_str(),
+            inst.service_id.as_str(),
+            inst.host.as_str()
+        ),
+        ("demo.dc-gateway.example", "website", "")
+    );
+    assert!(inst.records.iter().any(|r| r.record.data == "192.0.2.78"));
+    assert_eq!(
+        inst.spf_terms.len(),
+        1,
+        "the SPF terms it merged are remembered for revert"
+    );
+    let zone = app.zone_text("example.com");
+    assert!(
+        zone.contains("\"demo-verification=two\"") && !zone.contains("demo-verification=one"),
+        "{zone}"
+    );
+    let log = app
+        .state
+        .store
+        .audit_log(Some("example.com."), 10)
+        .await
+        .expect("audit");
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|e| e.action == "apply" && e.actor == "user:demo"));
+    assert_eq!(log[0].detail["flow"], "sync");
+    assert_eq!(log[0].provider_id.as_deref(), Some("demo.dc-gateway.example"));
+}

@@ -47,7 +47,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let listener = TcpListener::bind(config.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
         tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "dc-gateway serving");
-        let state = Arc::new(AppState::new(config.clone(), router, templates)?);
+        std::fs::create_dir_all(&config.server.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.server.data_dir.display()))?;
+        let store = crate::store::Store::open(&config.database_url()).await?;
+        let state = Arc::new(AppState::new(config.clone(), router, templates, store)?);
         server::spawn_template_reloader(state.clone());
         http::serve(state, listener)?.await?;
         tracing::info!("dc-gateway stopped");

@@ -698,6 +698,20 @@ pub fn plan(
             .filter(|n| n.kind == Kind::Spf && n.record.name == owner)
         {
             added.extend(spf::merge(&mut base, &n.spf_rules));
+            // Terms the replaced instance contributed stay this instance's (for revert).
+            for e in &earlier {
+                for c in e.spf_terms.iter().filter(|c| c.name == owner) {
+                    for t in c
+                        .terms
+                        .iter()
+                        .filter(|t| n.spf_rules.iter().any(|r| r.eq_ignore_ascii_case(t)))
+                    {
+                        if !added.iter().any(|a: &String| a.eq_ignore_ascii_case(t)) {
+                            added.push(t.clone());
+                        }
+                    }
+                }
+            }
             if let Some(q) = n.spf_all {
                 base.all = Some(spf::least_strict(base.all, q));
             }

@@ -40,13 +40,20 @@ pub struct AppState {
     pub used_consents: moka::future::Cache<String, ()>,
     /// The clock (tests set their own).
     pub clock: Clock,
+    /// Template state and the audit log.
+    pub store: crate::store::Store,
 }
 
 /// A source of the current time.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 impl AppState {
-    pub fn new(config: Arc<Config>, router: Router, templates: TemplateStore) -> anyhow::Result<AppState> {
+    pub fn new(
+        config: Arc<Config>,
+        router: Router,
+        templates: TemplateStore,
+        store: crate::store::Store,
+    ) -> anyhow::Result<AppState> {
         if config.session.secret.is_empty() {
             tracing::warn!("session.secret is not set: sessions end when the process stops");
         }
@@ -63,6 +70,7 @@ impl AppState {
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
             clock: Arc::new(SystemTime::now),
+            store,
             engine: config.engine_config(),
             config,
             router,

@@ -386,6 +386,11 @@ async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bo
         .read(&hosted.zone, &ReadFilter::All)
         .await
         .map_err(|e| backend_failure(&e))?;
+    let instances = state
+        .store
+        .instances(&hosted.zone)
+        .await
+        .map_err(|e| store_failure(&e))?;
     let zone = Zone::from_rrsets(&hosted.zone, &rrsets);
     let caps = hosted.backend.adapter.capabilities();
     let mut cfg = state.engine.clone();
@@ -402,9 +407,18 @@ async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bo
         group_ids: q.group_ids.as_deref(),
         instance_id: &instance_id,
     };
-    let plan = engine::plan(&req, &zone, &[], &cfg)
+    let plan = engine::plan(&req, &zone, &instances, &cfg)
         .map_err(|e| failure(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
     Ok((plan, caps.atomicity == dcgw_adapter::Atomicity::Atomic))
+}
+
+fn store_failure(e: &crate::store::StoreError) -> Failure {
+    tracing::error!(error = %e, "store failure in the sync flow");
+    failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the service is unavailable; try again later",
+    )
 }
 
 fn backend_failure(e: &AdapterError) -> Failure {
@@ -630,23 +644,47 @@ pub async fn apply_post(
     if state.used_consents.get(&used_key).await.is_some() {
         return end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Ok(()));
     }
-    let (plan, atomic) = match plan_now(&state, &c, &session.user).await {
-        Ok(p) => p,
-        Err(f) => return fail_with(&state, Some(c), f),
+    // One writer per zone: the plan, the write and the state change happen under the lock.
+    let zone_key = format!("{}.", c.query.domain);
+    let lock = match state.store.lock_zone(&zone_key).await {
+        Ok(l) => l,
+        Err(e) => return fail_with(&state, Some(c), store_failure(&e)),
     };
-    if digest(&plan) != form.digest {
-        return consent(&state, &c, &plan, atomic, &session, req.path(), true);
+    let outcome = approve(&state, &c, &session, &form.digest).await;
+    lock.release().await;
+    match outcome {
+        Approved::Done => {
+            state.used_consents.insert(used_key, ()).await;
+            end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Ok(()))
+        }
+        Approved::Changed(plan, atomic) => consent(&state, &c, &plan, atomic, &session, req.path(), true),
+        Approved::Failed(f) => fail_with(&state, Some(c), f),
+    }
+}
+
+enum Approved {
+    Done,
+    /// The zone changed since the consent page: show this plan instead.
+    Changed(Box<Plan>, bool),
+    Failed(Failure),
+}
+
+/// Plans again against the zone as it is now, applies when it is what the user saw, and
+/// records template state and the audit entry. Runs under the zone's lock.
+async fn approve(state: &AppState, c: &Checked, session: &Session, seen: &str) -> Approved {
+    let (plan, atomic) = match plan_now(state, c, &session.user).await {
+        Ok(p) => p,
+        Err(f) => return Approved::Failed(f),
+    };
+    if digest(&plan) != seen {
+        return Approved::Changed(Box::new(plan), atomic);
     }
     let Some(hosted) = state.router.hosted(&c.query.domain).await.ok().flatten() else {
-        return fail_with(
-            &state,
-            Some(c),
-            failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the DNS service is unavailable",
-            ),
-        );
+        return Approved::Failed(failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the DNS service is unavailable",
+        ));
     };
     let changes = plan.change_set();
     if !changes.changes.is_empty() {
@@ -654,22 +692,49 @@ pub async fn apply_post(
             Ok(()) => {}
             Err(AdapterError::PreconditionFailed { .. }) => {
                 // The zone changed between reading and writing: ask again.
-                return match plan_now(&state, &c, &session.user).await {
-                    Ok((plan, atomic)) => consent(&state, &c, &plan, atomic, &session, req.path(), true),
-                    Err(f) => fail_with(&state, Some(c), f),
+                return match plan_now(state, c, &session.user).await {
+                    Ok((plan, atomic)) => Approved::Changed(Box::new(plan), atomic),
+                    Err(f) => Approved::Failed(f),
                 };
             }
-            Err(e) => return fail_with(&state, Some(c), backend_failure(&e)),
+            Err(e) => return Approved::Failed(backend_failure(&e)),
         }
     }
-    state.used_consents.insert(used_key, ()).await;
+    let upsert: Vec<&crate::engine::Instance> = std::iter::once(&plan.instance)
+        .chain(plan.updated_instances.iter())
+        .collect();
+    let change = crate::store::StateChange {
+        zone: &hosted.zone,
+        upsert,
+        remove: plan.removed_instances.iter().map(String::as_str).collect(),
+    };
+    let detail = serde_json::json!({
+        "flow": "sync",
+        "host": c.query.host,
+        "instance": plan.instance.id,
+        "signed": c.signed,
+        "adds": plan.adds,
+        "deletes": plan.deletes,
+        "conflicts": plan.conflicts.len(),
+        "removed_instances": plan.removed_instances,
+    });
+    let actor = crate::store::Actor::user(&session.user);
+    if let Err(e) = state
+        .store
+        .record(&change, &actor, "apply", &detail, state.now())
+        .await
+    {
+        // DNS is written; the state could not be: say so loudly, the operator must look.
+        tracing::error!(error = %e, zone = %hosted.zone, "the zone was changed but its template state was not recorded");
+        return Approved::Failed(store_failure(&e));
+    }
     tracing::info!(
         user = %session.user, domain = %c.query.domain, host = %c.query.host,
         provider_id = %c.template.provider_id, service_id = %c.template.service_id,
         adds = plan.adds.len(), deletes = plan.deletes.len(), signed = c.signed,
         "sync apply"
     );
-    end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Ok(()))
+    Approved::Done
 }
 
 #[cfg(test)]

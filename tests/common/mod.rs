@@ -48,7 +48,10 @@ impl TestApp {
         let config = Arc::new(config);
         let router = server::build_router(&config).expect("backends");
         let templates = server::load_templates(&config).expect("templates");
-        let state = Arc::new(AppState::new(config, router, templates).expect("state"));
+        let store = dc_gateway::store::Store::open(&config.database_url())
+            .await
+            .expect("store");
+        let state = Arc::new(AppState::new(config, router, templates, store).expect("state"));
         let srv = http::serve(state.clone(), listener).expect("serve");
         let handle = srv.handle();
         tokio::spawn(srv);
