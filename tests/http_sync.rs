@@ -416,3 +416,89 @@ async fn applies_are_recorded_as_template_state_and_audited() {
     assert_eq!(log[0].detail["flow"], "sync");
     assert_eq!(log[0].provider_id.as_deref(), Some("demo.dc-gateway.example"));
 }
+
+#[tokio::test]
+async fn the_account_page_lists_services_and_disconnect_reverts_them() {
+    let app = TestApp::spawn("").await;
+    let c = TestApp::client();
+    // Not logged in: to the login page.
+    let r = c.get(app.url("/account")).send().await.expect("get");
+    assert_eq!(r.status(), 303);
+    login(&app, &c, "demo", "demo").await;
+    let (_, html) = consent(&app, &c, &q("")).await;
+    decide(&app, &c, &form_fields(&html), "approve").await;
+    let applied = app.zone_text("example.com");
+    assert!(applied.contains("include:_spf.demo.dc-gateway.example"));
+
+    let page = c
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("demo.dc-gateway.example / website"), "{page}");
+    let id = app
+        .state
+        .store
+        .instances("example.com.")
+        .await
+        .expect("instances")[0]
+        .id
+        .clone();
+    let csrf_start = page.find("name=\"csrf\" value=\"").map(|i| i + 19).expect("csrf");
+    let csrf = &page[csrf_start..csrf_start + page[csrf_start..].find('"').expect("end")];
+
+    // A forged token changes nothing.
+    let r = c
+        .post(app.url("/account/disconnect"))
+        .form(&[
+            ("zone", "example.com"),
+            ("instance", id.as_str()),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.zone_text("example.com"), applied);
+
+    let r = c
+        .post(app.url("/account/disconnect"))
+        .form(&[("zone", "example.com"), ("instance", id.as_str()), ("csrf", csrf)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("was disconnected"));
+    let after = app.zone_text("example.com");
+    // The template's records and SPF term are gone; what it replaced does not come back.
+    assert!(
+        !after.contains("192.0.2.77") && !after.contains("demo-verification") && !after.contains("CNAME"),
+        "{after}"
+    );
+    assert!(after.contains("IN TXT \"v=spf1 mx -all\""), "{after}");
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with("mail ") && l.ends_with("IN A 192.0.2.25")),
+        "{after}"
+    );
+    assert!(
+        app.state
+            .store
+            .instances("example.com.")
+            .await
+            .expect("instances")
+            .is_empty()
+    );
+    let log = app
+        .state
+        .store
+        .audit_log(Some("example.com."), 10)
+        .await
+        .expect("audit");
+    assert_eq!(log[0].action, "revert");
+    assert_eq!(log[0].service_id.as_deref(), Some("website"));
+}

@@ -1,5 +1,6 @@
 //! The `dc-gateway` subcommands (argument types and their implementations).
 
+pub mod audit;
 pub mod batch;
 pub mod doctor;
 pub mod keys;

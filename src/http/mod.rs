@@ -1,6 +1,7 @@
 //! The HTTP service: handlers per endpoint group, thin over the engine, the template store
 //! and the backends. Errors become responses in [`error`] only.
 
+pub mod account;
 pub mod discovery;
 pub mod error;
 pub mod login;
@@ -171,6 +172,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(login::logout)
         .service(login::css)
         .service(login::close_js)
+        .service(account::account)
+        .service(account::disconnect)
         .service(
             web::resource("/v2/domainTemplates/providers/{provider_id}/services/{service_id}/apply")
                 .route(web::get().to(sync::apply_get))

@@ -707,6 +707,7 @@ async fn approve(state: &AppState, c: &Checked, session: &Session, seen: &str) -
         zone: &hosted.zone,
         upsert,
         remove: plan.removed_instances.iter().map(String::as_str).collect(),
+        template: Some((&c.template.provider_id, &c.template.service_id)),
     };
     let detail = serde_json::json!({
         "flow": "sync",

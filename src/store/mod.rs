@@ -70,6 +70,8 @@ pub struct StateChange<'a> {
     pub upsert: Vec<&'a Instance>,
     /// Instances removed entirely.
     pub remove: Vec<&'a str>,
+    /// The template, for the audit entry (default: the first upserted instance's).
+    pub template: Option<(&'a str, &'a str)>,
 }
 
 fn millis(t: SystemTime) -> i64 {
@@ -192,6 +194,16 @@ impl Store {
             .collect()
     }
 
+    /// The zones that have recorded instances.
+    pub async fn zones(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT zone FROM instances ORDER BY zone")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("zone").map_err(StoreError::from))
+            .collect()
+    }
+
     /// Records what an apply or revert did to template state, with its audit entry, in one
     /// transaction.
     pub async fn record(
@@ -241,9 +253,13 @@ impl Store {
                 .await?;
             }
         }
-        let (pid, sid) = change.upsert.first().map_or((None, None), |i| {
-            (Some(i.provider_id.as_str()), Some(i.service_id.as_str()))
+        let template = change.template.or_else(|| {
+            change
+                .upsert
+                .first()
+                .map(|i| (i.provider_id.as_str(), i.service_id.as_str()))
         });
+        let (pid, sid) = template.map_or((None, None), |(p, s)| (Some(p), Some(s)));
         sqlx::query("INSERT INTO audit (at, actor, action, zone, provider_id, service_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(at)
             .bind(&actor.0)
@@ -354,6 +370,7 @@ mod tests {
             zone: "example.com.",
             upsert: vec![&a],
             remove: vec![],
+            template: None,
         };
         store
             .record(
@@ -377,6 +394,7 @@ mod tests {
             zone: "example.com.",
             upsert: vec![&a2, &b],
             remove: vec![],
+            template: None,
         };
         store
             .record(
@@ -393,6 +411,7 @@ mod tests {
             zone: "example.com.",
             upsert: vec![],
             remove: vec!["a"],
+            template: None,
         };
         store
             .record(

@@ -8,6 +8,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("consent.html", include_str!("templates/consent.html")),
     ("done.html", include_str!("templates/done.html")),
+    ("account.html", include_str!("templates/account.html")),
 ];
 
 /// The stylesheet, served at `/static/dcgw.css`.

@@ -1,0 +1,203 @@
+//! The user's page: the services connected to each of their domains, with Disconnect
+//! (revert, POLICY.md 16).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use dcgw_adapter::{AdapterError, ReadFilter};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use crate::auth::session::Session;
+use crate::engine::{self, Zone};
+use crate::store::{Actor, StateChange};
+
+#[derive(Serialize)]
+struct InstanceRow {
+    id: String,
+    service: String,
+    host: String,
+    records: usize,
+    csrf: String,
+}
+
+#[derive(Serialize)]
+struct ZoneRow {
+    zone: String,
+    instances: Vec<InstanceRow>,
+}
+
+fn page(
+    state: &AppState,
+    session: &Session,
+    zones: &[ZoneRow],
+    message: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "provider_name",
+        &state
+            .config
+            .provider
+            .display_name
+            .clone()
+            .unwrap_or(state.config.provider.name.clone()),
+    );
+    ctx.insert("base_path", state.base_path());
+    ctx.insert("user", &session.user);
+    ctx.insert("zones", zones);
+    ctx.insert("message", &message);
+    match state.views.render("account.html", &ctx) {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "view failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+fn purpose(zone: &str, id: &str) -> String {
+    format!("disconnect:{zone}:{id}")
+}
+
+async fn rows(state: &AppState, session: &Session) -> Result<Vec<ZoneRow>, crate::store::StoreError> {
+    let mut out = Vec::new();
+    for zone in state.store.zones().await? {
+        let bare = zone.trim_end_matches('.');
+        if !state.authz.may_edit(&session.user, bare) {
+            continue;
+        }
+        let instances = state
+            .store
+            .instances(&zone)
+            .await?
+            .into_iter()
+            .map(|i| InstanceRow {
+                csrf: session.csrf_token(&purpose(bare, &i.id)),
+                service: format!("{} / {}", i.provider_id, i.service_id),
+                host: if i.host.is_empty() {
+                    "(the domain itself)".into()
+                } else {
+                    i.host.clone()
+                },
+                records: i.records.len(),
+                id: i.id,
+            })
+            .collect();
+        out.push(ZoneRow {
+            zone: bare.to_string(),
+            instances,
+        });
+    }
+    Ok(out)
+}
+
+fn login_redirect(state: &AppState) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("{}/login?next=%2Faccount", state.base_path()),
+        ))
+        .finish()
+}
+
+#[get("/account")]
+pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let Some(session) = state.sessions.read(&req, state.now()) else {
+        return login_redirect(&state);
+    };
+    match rows(&state, &session).await {
+        Ok(z) => page(&state, &session, &z, None, StatusCode::OK),
+        Err(e) => {
+            tracing::error!(error = %e, "account page");
+            HttpResponse::ServiceUnavailable().body("the service is unavailable; try again later\n")
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Disconnect {
+    zone: String,
+    instance: String,
+    csrf: String,
+}
+
+/// Removes one instance's records (those still present) and its SPF terms.
+#[post("/account/disconnect")]
+pub async fn disconnect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<Disconnect>,
+) -> HttpResponse {
+    let Some(session) = state.sessions.read(&req, state.now()) else {
+        return login_redirect(&state);
+    };
+    let zone = dcgw_adapter::absolute(&form.zone);
+    let bare = zone.trim_end_matches('.').to_string();
+    if !session.check_csrf(&purpose(&bare, &form.instance), &form.csrf)
+        || !state.authz.may_edit(&session.user, &bare)
+    {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain")
+            .body("not allowed\n");
+    }
+    let message = match revert_instance(&state, &session, &zone, &form.instance).await {
+        Ok(true) => "The service was disconnected and its DNS records removed.",
+        Ok(false) => "That service is no longer connected.",
+        Err(e) => {
+            tracing::error!(error = %e, zone = %zone, "disconnect failed");
+            "The service could not be disconnected; nothing was changed. Try again later."
+        }
+    };
+    match rows(&state, &session).await {
+        Ok(z) => page(&state, &session, &z, Some(message), StatusCode::OK),
+        Err(_) => HttpResponse::ServiceUnavailable().body("the service is unavailable; try again later\n"),
+    }
+}
+
+/// Reverts one instance under the zone's lock. `Ok(false)` when it is not recorded.
+async fn revert_instance(state: &AppState, session: &Session, zone: &str, id: &str) -> anyhow::Result<bool> {
+    let lock = state.store.lock_zone(zone).await?;
+    let result = async {
+        let instances = state.store.instances(zone).await?;
+        let Some(target) = instances.iter().find(|i| i.id == id) else { return Ok(false) };
+        let hosted = state
+            .router
+            .hosted(zone.trim_end_matches('.'))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no backend hosts {zone}"))?;
+        let rrsets = hosted.backend.adapter.read(zone, &ReadFilter::All).await?;
+        let z = Zone::from_rrsets(zone, &rrsets);
+        let remaining: Vec<&engine::Instance> = instances.iter().filter(|i| i.id != id).collect();
+        let plan = engine::revert(&z, &[target], &remaining, &state.engine);
+        let changes = plan.change_set();
+        if !changes.changes.is_empty() {
+            match hosted.backend.adapter.apply(&changes).await {
+                Ok(()) => {}
+                Err(AdapterError::PreconditionFailed { .. }) => anyhow::bail!("the zone changed while reverting"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let detail = serde_json::json!({"flow": "account", "instance": id, "deletes": plan.deletes, "adds": plan.adds});
+        let change = StateChange {
+            zone,
+            upsert: vec![],
+            remove: vec![id],
+            template: Some((&target.provider_id, &target.service_id)),
+        };
+        state.store.record(&change, &Actor::user(&session.user), "revert", &detail, state.now()).await?;
+        Ok(true)
+    }
+    .await;
+    lock.release().await;
+    result
+}
