@@ -14,6 +14,17 @@ if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev
   cargo install --locked cargo-nextest
 fi
 
+# Real servers the tests use, on 127.0.0.1 (stopped again on exit).
+export RUN_ROOT="${RUN_ROOT:-$(mktemp -d /tmp/dcgw-run.XXXXXX)}"
+SERVICES=(postgres)
+stop_services() { for s in "${SERVICES[@]}"; do scripts/services/$s.sh stop || true; done; }
+trap stop_services EXIT
+for s in "${SERVICES[@]}"; do
+  scripts/services/$s.sh start
+  set -a; . "$RUN_ROOT/$s/env"; set +a
+done
+export DCGW_REQUIRE_POSTGRES=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -359,15 +359,34 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn sqlite_round_trip_of_state_and_audit() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.expect("open");
+    /// PostgreSQL from the test setup (scripts/services/postgres.sh), if running.
+    fn postgres_url() -> Option<String> {
+        let url = std::env::var("DCGW_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        if url.is_none() && std::env::var_os("DCGW_REQUIRE_POSTGRES").is_some() {
+            panic!("DCGW_REQUIRE_POSTGRES is set but DCGW_TEST_POSTGRES_URL is not");
+        }
+        url
+    }
+
+    fn unique_zone() -> String {
+        let mut b = [0u8; 6];
+        rand::fill(&mut b);
+        format!(
+            "t{}.example.",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        )
+    }
+
+    async fn round_trip(url: &str) {
+        let zone = unique_zone();
+        let zone = zone.as_str();
+        let store = Store::open(url).await.expect("open");
         let now = SystemTime::now();
         let a = inst("a");
         let change = StateChange {
-            zone: "example.com.",
+            zone,
             upsert: vec![&a],
             remove: vec![],
             template: None,
@@ -382,16 +401,13 @@ mod tests {
             )
             .await
             .expect("record");
-        assert_eq!(
-            store.instances("example.com.").await.expect("list"),
-            vec![a.clone()]
-        );
+        assert_eq!(store.instances(zone).await.expect("list"), vec![a.clone()]);
         assert!(store.instances("other.example.").await.expect("list").is_empty());
         let mut a2 = a.clone();
         a2.records.clear();
         let b = inst("b");
         let change = StateChange {
-            zone: "example.com.",
+            zone,
             upsert: vec![&a2, &b],
             remove: vec![],
             template: None,
@@ -406,12 +422,12 @@ mod tests {
             )
             .await
             .expect("record");
-        assert_eq!(store.instances("example.com.").await.expect("list").len(), 2);
+        assert_eq!(store.instances(zone).await.expect("list"), vec![a2, b.clone()]);
         let change = StateChange {
-            zone: "example.com.",
+            zone,
             upsert: vec![],
             remove: vec!["a"],
-            template: None,
+            template: Some(("p", "s")),
         };
         store
             .record(
@@ -423,18 +439,66 @@ mod tests {
             )
             .await
             .expect("record");
-        assert_eq!(store.instances("example.com.").await.expect("list"), vec![b]);
-        let log = store.audit_log(Some("example.com."), 10).await.expect("log");
+        assert_eq!(store.instances(zone).await.expect("list"), vec![b]);
+        let log = store.audit_log(Some(zone), 10).await.expect("log");
         assert_eq!(
             log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
             vec!["revert", "apply", "apply"]
         );
         assert_eq!(log[0].actor, "user:bob");
+        assert_eq!(log[0].service_id.as_deref(), Some("s"));
         assert_eq!(log[2].detail, serde_json::json!({"adds": 1}));
+        assert!(store.zones().await.expect("zones").contains(&zone.to_string()));
         // Reopening runs the migrations again without harm and keeps the data.
         drop(store);
-        let store = Store::open(&url).await.expect("reopen");
-        assert_eq!(store.instances("example.com.").await.expect("list").len(), 1);
+        let store = Store::open(url).await.expect("reopen");
+        assert_eq!(store.instances(zone).await.expect("list").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_round_trip_of_state_and_audit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        round_trip(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_round_trip_of_state_and_audit() {
+        let Some(url) = postgres_url() else {
+            eprintln!("skipped: no PostgreSQL (DCGW_TEST_POSTGRES_URL)");
+            return;
+        };
+        round_trip(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_zone_locks_exclude_other_replicas() {
+        let Some(url) = postgres_url() else {
+            eprintln!("skipped: no PostgreSQL (DCGW_TEST_POSTGRES_URL)");
+            return;
+        };
+        // Two stores stand for two gateway replicas on one database.
+        let a = Store::open(&url).await.expect("open");
+        let b = Store::open(&url).await.expect("open");
+        let zone = unique_zone();
+        let held = a.lock_zone(&zone).await.expect("lock");
+        let z2 = zone.clone();
+        let waiter = tokio::spawn(async move { b.lock_zone(&z2).await.map(|l| (l, b)) });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiter.is_finished(),
+            "the other replica waits for the advisory lock"
+        );
+        held.release().await;
+        let (lock, _b) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("gets the lock after release")
+            .expect("join")
+            .expect("lock");
+        lock.release().await;
     }
 
     #[tokio::test]
