@@ -26,6 +26,7 @@ start() {
   install
   is_running "$DIR/postgres.pid" && { log "postgres already running"; return 0; }
   rm -rf "$DIR"; mkdir -p "$DIR"
+  chmod o+x "$RUN_ROOT"   # the postgres user must reach its directory
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$DIR"
   as_owner $BIN/initdb -D "$DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$DIR/initdb.log"
   as_owner $BIN/pg_ctl -D "$DIR/data" -l "$DIR/postgres.log" -w -t 30 \
