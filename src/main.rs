@@ -22,6 +22,8 @@ enum Command {
     /// Run many plans in one process: JSON lines in, JSON lines out (for comparisons and
     /// throughput measurements).
     PlanBatch(cli::batch::BatchArgs),
+    /// OAuth clients (Service Providers) for the asynchronous flow.
+    Clients(cli::clients::ClientsArgs),
     /// Read the audit log (applies, reverts, consents), newest first.
     Audit(cli::audit::AuditArgs),
     /// Check a deployment's discovery chain (_domainconnect TXT, settings over HTTPS).
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cli::plan::run(&args),
         Command::Doctor(args) => cli::doctor::run(&args),
         Command::Audit(args) => cli::audit::run(&args),
+        Command::Clients(args) => cli::clients::run(&args),
         Command::PlanBatch(args) => cli::batch::run(&args),
         Command::Templates { command } => cli::templates::run(&command),
         Command::Keys { command } => cli::keys::run_keys(&command),

@@ -15,6 +15,8 @@ use sqlx::{AnyPool, Row};
 
 use crate::engine::Instance;
 
+pub mod oauth;
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -74,7 +76,7 @@ pub struct StateChange<'a> {
     pub template: Option<(&'a str, &'a str)>,
 }
 
-fn millis(t: SystemTime) -> i64 {
+pub(crate) fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
@@ -82,7 +84,7 @@ fn millis(t: SystemTime) -> i64 {
 /// The database.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
