@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::engine::Instance;
 
+pub mod grants;
 pub mod oauth;
 
 /// Why the store failed.
