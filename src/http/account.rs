@@ -4,13 +4,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use dcgw_adapter::{AdapterError, ReadFilter};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::auth::session::Session;
-use crate::engine::{self, Zone};
-use crate::store::{Actor, StateChange};
+use crate::store::Actor;
 
 #[derive(Serialize)]
 struct InstanceRow {
@@ -164,40 +162,17 @@ pub async fn disconnect(
     }
 }
 
-/// Reverts one instance under the zone's lock. `Ok(false)` when it is not recorded.
+/// Reverts one instance. `Ok(false)` when it is not recorded.
 async fn revert_instance(state: &AppState, session: &Session, zone: &str, id: &str) -> anyhow::Result<bool> {
-    let lock = state.store.lock_zone(zone).await?;
-    let result = async {
-        let instances = state.store.instances(zone).await?;
-        let Some(target) = instances.iter().find(|i| i.id == id) else { return Ok(false) };
-        let hosted = state
-            .router
-            .hosted(zone.trim_end_matches('.'))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no backend hosts {zone}"))?;
-        let rrsets = hosted.backend.adapter.read(zone, &ReadFilter::All).await?;
-        let z = Zone::from_rrsets(zone, &rrsets);
-        let remaining: Vec<&engine::Instance> = instances.iter().filter(|i| i.id != id).collect();
-        let plan = engine::revert(&z, &[target], &remaining, &state.engine);
-        let changes = plan.change_set();
-        if !changes.changes.is_empty() {
-            match hosted.backend.adapter.apply(&changes).await {
-                Ok(()) => {}
-                Err(AdapterError::PreconditionFailed { .. }) => anyhow::bail!("the zone changed while reverting"),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let detail = serde_json::json!({"flow": "account", "instance": id, "deletes": plan.deletes, "adds": plan.adds});
-        let change = StateChange {
-            zone,
-            upsert: vec![],
-            remove: vec![id],
-            template: Some((&target.provider_id, &target.service_id)),
-        };
-        state.store.record(&change, &Actor::user(&session.user), "revert", &detail, state.now()).await?;
-        Ok(true)
-    }
-    .await;
-    lock.release().await;
-    result
+    let domain = zone.trim_end_matches('.');
+    let detail = serde_json::json!({"flow": "account"});
+    let done = super::zone::revert(
+        state,
+        domain,
+        &|i| i.id == id,
+        &Actor::user(&session.user),
+        detail,
+    )
+    .await?;
+    Ok(done.is_some())
 }

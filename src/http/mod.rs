@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod error;
 pub mod login;
 pub mod sync;
+pub mod zone;
 
 use std::net::TcpListener;
 use std::sync::{Arc, RwLock};

@@ -10,14 +10,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use dcgw_adapter::{AdapterError, ReadFilter};
+use dcgw_adapter::AdapterError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::auth::session::Session;
 use crate::engine::names::{normalize_domain, normalize_host, relative};
-use crate::engine::{self, ApplyRequest, Params, Plan, Template, Zone};
+use crate::engine::{self, ApplyRequest, Params, Plan, Template};
 
 /// Parameters with a meaning of their own; everything else is a template variable.
 const RESERVED: &[&str] = &[
@@ -368,36 +368,9 @@ async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bo
             "the user may not change this domain",
         ));
     }
-    let hosted = state
-        .router
-        .hosted(&q.domain)
+    let cur = super::zone::load(state, &q.domain)
         .await
-        .map_err(|e| backend_failure(&e))?
-        .ok_or_else(|| {
-            failure(
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                "the user may not change this domain",
-            )
-        })?;
-    let rrsets = hosted
-        .backend
-        .adapter
-        .read(&hosted.zone, &ReadFilter::All)
-        .await
-        .map_err(|e| backend_failure(&e))?;
-    let instances = state
-        .store
-        .instances(&hosted.zone)
-        .await
-        .map_err(|e| store_failure(&e))?;
-    let zone = Zone::from_rrsets(&hosted.zone, &rrsets);
-    let caps = hosted.backend.adapter.capabilities();
-    let mut cfg = state.engine.clone();
-    cfg.apex_alias = caps.apex_alias.clone();
-    if let dcgw_adapter::RecordTypes::Only(types) = &caps.record_types {
-        cfg.supported_types = Some(types.iter().cloned().collect());
-    }
+        .map_err(|e| load_failure(&e))?;
     let instance_id = q.instance_id.clone().unwrap_or_else(|| state.new_instance_id());
     let req = ApplyRequest {
         template: &c.template,
@@ -407,9 +380,21 @@ async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bo
         group_ids: q.group_ids.as_deref(),
         instance_id: &instance_id,
     };
-    let plan = engine::plan(&req, &zone, &instances, &cfg)
+    let plan = engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg)
         .map_err(|e| failure(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
-    Ok((plan, caps.atomicity == dcgw_adapter::Atomicity::Atomic))
+    Ok((plan, cur.atomic))
+}
+
+fn load_failure(e: &super::zone::LoadError) -> Failure {
+    match e {
+        super::zone::LoadError::NotHosted => failure(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "the user may not change this domain",
+        ),
+        super::zone::LoadError::Backend(e) => backend_failure(e),
+        super::zone::LoadError::Store(e) => store_failure(e),
+    }
 }
 
 fn store_failure(e: &crate::store::StoreError) -> Failure {

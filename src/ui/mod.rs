@@ -9,6 +9,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("consent.html", include_str!("templates/consent.html")),
     ("done.html", include_str!("templates/done.html")),
     ("account.html", include_str!("templates/account.html")),
+    ("grant.html", include_str!("templates/grant.html")),
 ];
 
 /// The stylesheet, served at `/static/dcgw.css`.
