@@ -37,6 +37,7 @@ async fn settings_for(state: &AppState, domain: &str) -> Result<Option<Value>, A
         "providerId": cfg.provider.id,
         "providerName": cfg.provider.name,
         "urlSyncUX": cfg.sync_url(),
+        "urlAsyncUX": cfg.async_url(),
         "urlAPI": cfg.api_url(),
         "width": cfg.provider.popup_width,
         "height": cfg.provider.popup_height,
@@ -69,12 +70,19 @@ async fn settings_for(state: &AppState, domain: &str) -> Result<Option<Value>, A
 
 /// `GET /v2/domainTemplates/providers/{providerId}/services/{serviceId}`: 200 with
 /// `{"version": n}` when the template is served and every backend can apply it, else 404.
+///
+/// The same path with a `client_id` parameter is the asynchronous consent in its
+/// service-in-path form (what the PyPI client sends with `service_id_in_path`).
 #[get("/v2/domainTemplates/providers/{provider_id}/services/{service_id}")]
 pub async fn template_query(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (pid, sid) = path.into_inner();
+    if req.query_string().split('&').any(|p| p.starts_with("client_id=")) {
+        return Ok(super::oauth::consent_get(&state, &req, &pid, Some(&sid)).await);
+    }
     let key = format!(
         "template:{}/{}",
         pid.to_ascii_lowercase(),

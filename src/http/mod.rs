@@ -2,9 +2,11 @@
 //! and the backends. Errors become responses in [`error`] only.
 
 pub mod account;
+pub mod api;
 pub mod discovery;
 pub mod error;
 pub mod login;
+pub mod oauth;
 pub mod sync;
 pub mod zone;
 
@@ -176,9 +178,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(account::account)
         .service(account::disconnect)
         .service(
+            web::resource("/v2/domainTemplates/providers/{provider_id}")
+                .route(web::get().to(oauth::consent_get_provider))
+                .route(web::post().to(oauth::consent_post_provider)),
+        )
+        .service(
+            web::resource("/v2/domainTemplates/providers/{provider_id}/services/{service_id}")
+                .route(web::post().to(oauth::consent_post_service)),
+        )
+        .service(
+            web::resource("/v2/oauth/access_token")
+                .app_data(web::PayloadConfig::new(16 * 1024))
+                .route(web::post().to(oauth::access_token)),
+        )
+        .service(
             web::resource("/v2/domainTemplates/providers/{provider_id}/services/{service_id}/apply")
                 .route(web::get().to(sync::apply_get))
-                .route(web::post().to(sync::apply_post)),
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .route(web::post().to(api::apply_dispatch)),
+        )
+        .service(
+            web::resource("/v2/domainTemplates/providers/{provider_id}/services/{service_id}/revert")
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .route(web::post().to(api::revert)),
         );
 }
 

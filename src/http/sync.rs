@@ -160,15 +160,15 @@ pub fn redirect_target(uri: Option<&str>, template: &Template, signed: bool) -> 
 
 /// How the flow ends when it cannot go on.
 #[derive(Debug)]
-struct Failure {
-    status: StatusCode,
+pub(super) struct Failure {
+    pub(super) status: StatusCode,
     /// RFC 6749 error code.
-    error: &'static str,
+    pub(super) error: &'static str,
     /// Developer-facing, vague on purpose.
-    description: String,
+    pub(super) description: String,
 }
 
-fn failure(status: StatusCode, error: &'static str, description: impl Into<String>) -> Failure {
+pub(super) fn failure(status: StatusCode, error: &'static str, description: impl Into<String>) -> Failure {
     Failure {
         status,
         error,
@@ -201,7 +201,7 @@ fn page_headers(resp: &mut HttpResponse, form_target: Option<&url::Url>) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-fn html(
+pub(super) fn html(
     state: &AppState,
     status: StatusCode,
     view: &str,
@@ -225,7 +225,7 @@ fn html(
     }
 }
 
-fn base_ctx(state: &AppState) -> tera::Context {
+pub(super) fn base_ctx(state: &AppState) -> tera::Context {
     let mut ctx = tera::Context::new();
     ctx.insert(
         "provider_name",
@@ -241,7 +241,7 @@ fn base_ctx(state: &AppState) -> tera::Context {
 }
 
 /// Ends the flow: a redirect to the Service Provider when allowed, else a page that closes.
-fn end(
+pub(super) fn end(
     state: &AppState,
     redirect: Option<&url::Url>,
     query_state: Option<&str>,
@@ -344,7 +344,11 @@ fn fail_with(state: &AppState, partial: Option<Checked>, f: Failure) -> HttpResp
 }
 
 /// The logged-in user: a session, or a trusted proxy's header (which starts a session).
-fn current_session(state: &AppState, req: &HttpRequest, now: SystemTime) -> (Option<Session>, bool) {
+pub(super) fn current_session(
+    state: &AppState,
+    req: &HttpRequest,
+    now: SystemTime,
+) -> (Option<Session>, bool) {
     if let Some(s) = state.sessions.read(req, now) {
         return (Some(s), false);
     }
@@ -385,7 +389,7 @@ async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bo
     Ok((plan, cur.atomic))
 }
 
-fn load_failure(e: &super::zone::LoadError) -> Failure {
+pub(super) fn load_failure(e: &super::zone::LoadError) -> Failure {
     match e {
         super::zone::LoadError::NotHosted => failure(
             StatusCode::FORBIDDEN,
@@ -397,7 +401,7 @@ fn load_failure(e: &super::zone::LoadError) -> Failure {
     }
 }
 
-fn store_failure(e: &crate::store::StoreError) -> Failure {
+pub(super) fn store_failure(e: &crate::store::StoreError) -> Failure {
     tracing::error!(error = %e, "store failure in the sync flow");
     failure(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -406,7 +410,7 @@ fn store_failure(e: &crate::store::StoreError) -> Failure {
     )
 }
 
-fn backend_failure(e: &AdapterError) -> Failure {
+pub(super) fn backend_failure(e: &AdapterError) -> Failure {
     tracing::error!(class = e.class(), error = %e, "backend failure in the sync flow");
     failure(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -532,7 +536,7 @@ fn consent(
     resp
 }
 
-fn login_redirect(state: &AppState, req: &HttpRequest) -> HttpResponse {
+pub(super) fn login_redirect(state: &AppState, req: &HttpRequest) -> HttpResponse {
     let next = match req.query_string() {
         "" => req.path().to_string(),
         q => format!("{}?{q}", req.path()),
@@ -577,20 +581,19 @@ pub async fn apply_get(
 /// The consent form.
 #[derive(Debug, Deserialize)]
 pub struct Decision {
-    query: String,
-    digest: String,
-    csrf: String,
-    decision: String,
+    pub(super) query: String,
+    pub(super) digest: String,
+    pub(super) csrf: String,
+    pub(super) decision: String,
 }
 
 /// `POST .../apply` (the consent form).
 pub async fn apply_post(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
-    form: web::Form<Decision>,
+    (pid, sid): (String, String),
+    form: Decision,
 ) -> HttpResponse {
-    let (pid, sid) = path.into_inner();
     let now = state.now();
     let (session, _) = current_session(&state, &req, now);
     let Some(session) = session else {
