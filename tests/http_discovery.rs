@@ -24,10 +24,7 @@ async fn settings_for_a_hosted_zone_and_404_for_others() {
         body["nameServers"],
         serde_json::json!(["ns1.example.com", "ns2.example.com"])
     );
-    assert!(
-        body.get("urlAsyncUX").is_none(),
-        "the async flow is not offered yet"
-    );
+    assert_eq!(body["urlAsyncUX"], app.base);
 
     // Case and a trailing dot do not matter; sub-domains and unknown zones are not hosted.
     assert_eq!(
