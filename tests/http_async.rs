@@ -354,3 +354,77 @@ async fn bad_codes_tokens_and_scopes_are_refused_and_change_nothing() {
     assert_eq!(r.status(), 413, "oversized bodies are refused");
     assert_eq!(app.zone_text("example.com"), before);
 }
+
+#[tokio::test]
+async fn the_user_revokes_a_grant_and_its_tokens_stop_working() {
+    let app = TestApp::spawn("").await;
+    let secret = register(&app, false).await;
+    let c = TestApp::client();
+    login(&app, &c).await;
+    let code = consent(&app, &c, "").await;
+    let t: Value = token(&app, &code, &secret, None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let access = t["access_token"].as_str().expect("token").to_string();
+
+    let page = c
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("Services allowed to change your DNS later") && page.contains(PID),
+        "{page}"
+    );
+    let grant = hidden(&page, "grant");
+    let csrf = {
+        let at = page.find("name=\"grant\"").expect("grant form");
+        hidden(&page[at..], "csrf")
+    };
+    let r = c
+        .post(app.url("/account/revoke"))
+        .form(&[("grant", grant.as_str()), ("csrf", "forged")])
+        .send()
+        .await;
+    assert_eq!(r.expect("post").status(), 403);
+    assert_eq!(
+        apply(&app, &access, "domain=example.com&ip=192.0.2.5&token=t&force=1")
+            .await
+            .status(),
+        200
+    );
+    let r = c
+        .post(app.url("/account/revoke"))
+        .form(&[("grant", grant.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await;
+    let body = r.expect("post").text().await.expect("body");
+    assert!(body.contains("The permission was withdrawn."), "{body}");
+    let before = app.zone_text("example.com");
+    assert_eq!(
+        apply(&app, &access, "domain=example.com&ip=192.0.2.6&token=u&force=1")
+            .await
+            .status(),
+        401
+    );
+    let r = reqwest::Client::new()
+        .post(app.url(&format!(
+            "/v2/oauth/access_token?grant_type=refresh_token&refresh_token={}",
+            t["refresh_token"].as_str().expect("refresh")
+        )))
+        .form(&[("client_id", PID), ("client_secret", secret.as_str())])
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(
+        r.status(),
+        400,
+        "a refresh of a revoked grant is refused (form body accepted too)"
+    );
+    assert_eq!(app.zone_text("example.com"), before);
+}

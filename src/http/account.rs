@@ -20,6 +20,16 @@ struct InstanceRow {
 }
 
 #[derive(Serialize)]
+struct GrantRow {
+    id: String,
+    client: String,
+    scope: String,
+    domain: String,
+    hosts: String,
+    csrf: String,
+}
+
+#[derive(Serialize)]
 struct ZoneRow {
     zone: String,
     instances: Vec<InstanceRow>,
@@ -28,7 +38,7 @@ struct ZoneRow {
 fn page(
     state: &AppState,
     session: &Session,
-    zones: &[ZoneRow],
+    (zones, grants): &(Vec<ZoneRow>, Vec<GrantRow>),
     message: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -45,6 +55,7 @@ fn page(
     ctx.insert("base_path", state.base_path());
     ctx.insert("user", &session.user);
     ctx.insert("zones", zones);
+    ctx.insert("grants", grants);
     ctx.insert("message", &message);
     match state.views.render("account.html", &ctx) {
         Ok(body) => HttpResponse::build(status)
@@ -67,7 +78,10 @@ fn purpose(zone: &str, id: &str) -> String {
     format!("disconnect:{zone}:{id}")
 }
 
-async fn rows(state: &AppState, session: &Session) -> Result<Vec<ZoneRow>, crate::store::StoreError> {
+async fn rows(
+    state: &AppState,
+    session: &Session,
+) -> Result<(Vec<ZoneRow>, Vec<GrantRow>), crate::store::StoreError> {
     let mut out = Vec::new();
     for zone in state.store.zones().await? {
         let bare = zone.trim_end_matches('.');
@@ -96,7 +110,32 @@ async fn rows(state: &AppState, session: &Session) -> Result<Vec<ZoneRow>, crate
             instances,
         });
     }
-    Ok(out)
+    let grants = state
+        .store
+        .grants_of(&session.user)
+        .await?
+        .into_iter()
+        .map(|g| GrantRow {
+            csrf: session.csrf_token(&format!("revoke:{}", g.id)),
+            client: g.client_id,
+            scope: g.scope.join(", "),
+            hosts: g
+                .hosts
+                .iter()
+                .map(|h| {
+                    if h.is_empty() {
+                        g.domain.clone()
+                    } else {
+                        format!("{h}.{}", g.domain)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            domain: g.domain,
+            id: g.id,
+        })
+        .collect();
+    Ok((out, grants))
 }
 
 fn login_redirect(state: &AppState) -> HttpResponse {
@@ -154,6 +193,48 @@ pub async fn disconnect(
         Err(e) => {
             tracing::error!(error = %e, zone = %zone, "disconnect failed");
             "The service could not be disconnected; nothing was changed. Try again later."
+        }
+    };
+    match rows(&state, &session).await {
+        Ok(z) => page(&state, &session, &z, Some(message), StatusCode::OK),
+        Err(_) => HttpResponse::ServiceUnavailable().body("the service is unavailable; try again later\n"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Revoke {
+    grant: String,
+    csrf: String,
+}
+
+/// Withdraws a permission the user gave a client: its tokens stop working at once.
+#[post("/account/revoke")]
+pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Revoke>) -> HttpResponse {
+    let Some(session) = state.sessions.read(&req, state.now()) else {
+        return login_redirect(&state);
+    };
+    if !session.check_csrf(&format!("revoke:{}", form.grant), &form.csrf) {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain")
+            .body("not allowed\n");
+    }
+    let now = state.now();
+    let message = match state.store.revoke_grant(&form.grant, &session.user, now).await {
+        Ok(true) => {
+            let detail = serde_json::json!({"grant": form.grant});
+            if let Err(e) = state
+                .store
+                .audit(&Actor::user(&session.user), "revoke", None, None, &detail, now)
+                .await
+            {
+                tracing::error!(error = %e, "audit of a revoke failed");
+            }
+            "The permission was withdrawn."
+        }
+        Ok(false) => "That permission was already withdrawn.",
+        Err(e) => {
+            tracing::error!(error = %e, "revoke failed");
+            "The permission could not be withdrawn; try again later."
         }
     };
     match rows(&state, &session).await {

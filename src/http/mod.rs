@@ -177,6 +177,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(login::close_js)
         .service(account::account)
         .service(account::disconnect)
+        .service(account::revoke)
         .service(
             web::resource("/v2/domainTemplates/providers/{provider_id}")
                 .route(web::get().to(oauth::consent_get_provider))
