@@ -104,7 +104,7 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
     // A client and a grant covering ten hosts, made through the store.
     let store = Store::open(&db).await.expect("store");
     let now = SystemTime::now();
-    let client_id = format!("{pid}");
+    let client_id = pid.to_string();
     let secret = new_secret();
     let _ = store.remove_client(&client_id, now).await;
     store
