@@ -51,6 +51,12 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub shutdown_timeout_secs: u64,
     pub max_query_bytes: usize,
+    /// Serve HTTPS with this certificate chain (PEM); usually TLS ends at a proxy instead.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key of `tls_cert_file` (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +260,9 @@ impl Config {
                     "{u} must be a base URL with a host and no query or fragment"
                 ));
             }
+        }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return bad("server.tls_cert_file and server.tls_key_file go together".into());
         }
         if self.dns.resolver != "system" && self.dns.resolver.parse::<SocketAddr>().is_err() {
             return bad(format!(

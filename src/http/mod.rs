@@ -224,10 +224,39 @@ pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
             .configure(routes)
     })
-    .shutdown_timeout(state.config.server.shutdown_timeout_secs)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(state.config.server.shutdown_timeout_secs);
+    let server = match (
+        &state.config.server.tls_cert_file,
+        &state.config.server.tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => server.listen_rustls_0_23(listener, tls_config(cert, key)?)?,
+        _ => server.listen(listener)?,
+    };
+    Ok(server.run())
+}
+
+/// A rustls server configuration from PEM files.
+fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &str, p: &std::path::Path, e: &dyn std::fmt::Display| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} {}: {e}", p.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid("TLS certificate", cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| invalid("TLS key", key, &e))?;
+    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid("TLS", cert, &e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| invalid("TLS certificate", cert, &e))
 }
 
 /// Refuses requests whose query string is longer than the configured limit.
