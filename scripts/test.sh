@@ -16,7 +16,7 @@ fi
 
 # Real servers the tests use, on 127.0.0.1 (stopped again on exit).
 export RUN_ROOT="${RUN_ROOT:-$(mktemp -d /tmp/dcgw-run.XXXXXX)}"
-SERVICES=(postgres)
+SERVICES=(postgres knot)
 stop_services() { for s in "${SERVICES[@]}"; do scripts/services/$s.sh stop || true; done; }
 trap stop_services EXIT
 for s in "${SERVICES[@]}"; do
@@ -24,6 +24,9 @@ for s in "${SERVICES[@]}"; do
   set -a; . "$RUN_ROOT/$s/env"; set +a
 done
 export DCGW_REQUIRE_POSTGRES=1
+# The Service Provider's client for the end-to-end test.
+DCGW_E2E_PYTHON=$(scripts/setup-e2e.sh)
+export DCGW_E2E_PYTHON DCGW_REQUIRE_E2E=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
