@@ -23,7 +23,7 @@ for s in "${SERVICES[@]}"; do
   scripts/services/$s.sh start
   set -a; . "$RUN_ROOT/$s/env"; set +a
 done
-export DCGW_REQUIRE_POSTGRES=1
+export DCGW_REQUIRE_POSTGRES=1 DCGW_REQUIRE_KNOT=1
 # The Service Provider's client for the end-to-end test.
 DCGW_E2E_PYTHON=$(scripts/setup-e2e.sh)
 export DCGW_E2E_PYTHON DCGW_REQUIRE_E2E=1

@@ -1,7 +1,8 @@
 //! End to end with the real PyPI `domain-connect` client against a running gateway: discovery
 //! through Knot, settings over HTTPS with a test certificate, the template check, the async
 //! consent (approved through the UI), the token, apply with force=false (409) and
-//! force=true, a refresh, revert; and a sync URL built by the client. The steps and their
+//! force=true, a refresh, revert; and sync URLs built by the client, unsigned and signed
+//! (the key published in Knot). The steps and their
 //! checks are in tests/e2e/client_e2e.py; this test sets the stage and runs it.
 
 use std::net::TcpStream;
@@ -55,6 +56,28 @@ fn the_python_client_walks_discovery_async_and_sync() {
         .expect("openssl");
     assert!(ok.success(), "a test certificate");
     let data = dir.path().join("data");
+    // The shipped templates plus one whose sync requests must be signed with a key under
+    // keys.sp.example (a zone of the test's Knot, where the script publishes the key).
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).expect("templates dir");
+    for entry in std::fs::read_dir(repo.join("templates")).expect("templates") {
+        let path = entry.expect("entry").path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, templates.join(name)).expect("copy template");
+        }
+    }
+    let signed = serde_json::json!({
+        "providerId": "demo.dc-gateway.example", "providerName": "dc-gateway demo",
+        "serviceId": "signed", "serviceName": "Signed verification",
+        "syncPubKeyDomain": "keys.sp.example",
+        "records": [{"type": "TXT", "host": "@", "data": "signed-by-pyc=%token%", "ttl": 300,
+                     "txtConflictMatchingMode": "Prefix", "txtConflictMatchingPrefix": "signed-by-pyc="}]
+    });
+    std::fs::write(
+        templates.join("demo.dc-gateway.example.signed.json"),
+        signed.to_string(),
+    )
+    .expect("signed template");
     let redirect = "https://demo.dc-gateway.example/oauth/cb";
     let out = Command::new(bin)
         .args([
@@ -90,6 +113,8 @@ fn the_python_client_walks_discovery_async_and_sync() {
         .env("DCGW__SERVER__DATA_DIR", &data)
         .env("DCGW__SERVER__TLS_CERT_FILE", &cert)
         .env("DCGW__SERVER__TLS_KEY_FILE", &key)
+        .env("DCGW__TEMPLATES__DIR", &templates)
+        .env("DCGW__DNS__RESOLVER", &knot)
         .env("DCGW_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

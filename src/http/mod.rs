@@ -46,6 +46,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Template state and the audit log.
     pub store: crate::store::Store,
+    /// Signing keys from DNS (cached by TTL).
+    pub keys: crate::sig::KeyResolver,
 }
 
 /// A source of the current time.
@@ -74,6 +76,12 @@ impl AppState {
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
             clock: Arc::new(SystemTime::now),
+            keys: crate::sig::KeyResolver::new(
+                &config.dns.resolver,
+                Duration::from_millis(config.dns.timeout_ms),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| anyhow::anyhow!("dns: {e}"))?,
             store,
             engine: config.engine_config(),
             config,
@@ -105,8 +113,10 @@ impl AppState {
 
     /// Verifies the signature of a raw sync query against keys under `pub_key_domain`.
     pub async fn verify_signature(&self, raw: &str, pub_key_domain: &str) -> Result<(), String> {
-        let _ = (raw, pub_key_domain);
-        Err("signature verification is not available".into())
+        crate::sig::verify_request(&self.keys, raw, pub_key_domain)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The templates served now.

@@ -387,7 +387,9 @@ mod tests {
         let zone = zone.as_str();
         let store = Store::open(url).await.expect("open");
         let now = SystemTime::now();
-        let a = inst("a");
+        // Instance ids are unique across zones; a database kept between runs must not clash.
+        let (id_a, id_b) = (format!("a-{zone}"), format!("b-{zone}"));
+        let a = inst(&id_a);
         let change = StateChange {
             zone,
             upsert: vec![&a],
@@ -408,7 +410,7 @@ mod tests {
         assert!(store.instances("other.example.").await.expect("list").is_empty());
         let mut a2 = a.clone();
         a2.records.clear();
-        let b = inst("b");
+        let b = inst(&id_b);
         let change = StateChange {
             zone,
             upsert: vec![&a2, &b],
@@ -429,7 +431,7 @@ mod tests {
         let change = StateChange {
             zone,
             upsert: vec![],
-            remove: vec!["a"],
+            remove: vec![id_a.as_str()],
             template: Some(("p", "s")),
         };
         store

@@ -48,9 +48,9 @@ def zone():
         return f.read()
 
 
-def nsupdate(commands):
+def nsupdate(commands, zone_name="example.com"):
     alg, name, secret = os.environ["KNOT_TSIG"].split(":")
-    script = f"server {DNS_HOST} {DNS_PORT}\nzone example.com\n{commands}\nsend\n"
+    script = f"server {DNS_HOST} {DNS_PORT}\nzone {zone_name}\n{commands}\nsend\n"
     subprocess.run(["nsupdate", "-y", f"{alg}:{name}:{secret}"], input=script, text=True, check=True)
 
 
@@ -133,6 +133,46 @@ def main():
         params={"ip": "192.0.2.124", "token": "sync-pyc"}, state="s2")
     r = ui.get(url, allow_redirects=False)
     check("the client's sync URL opens a consent page", r.status_code == 200 and "Approve" in r.text, (r.status_code, url))
+
+    # A signed sync URL built by the same client: a fresh key published in real DNS at
+    # <label>.keys.sp.example (split over two TXT records), the template `signed` names that
+    # syncPubKeyDomain; the consent page shows no phishing warning and Approve applies.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    b64 = __import__("base64").b64encode(der).decode()
+    half = (len(b64) + 1) // 2
+    label = "_pyc1"
+    nsupdate(f"update delete {label}.keys.sp.example TXT\n"
+             f"update add {label}.keys.sp.example 300 TXT \"p=2,a=RS256,d={b64[half:]}\"\n"
+             f"update add {label}.keys.sp.example 300 TXT \"p=1,a=RS256,d={b64[:half]}\"",
+             zone_name="keys.sp.example")
+    url = dc.get_domain_connect_template_sync_url(
+        "example.com", CLIENT_ID, "signed", redirect_uri="https://anywhere.sp.example/back",
+        params={"token": "signed by pyc"}, state="s3", sign=True, private_key=pem, keyid=label)
+    check("the signed URL carries sig and key", "&sig=" in url and url.endswith("&key=" + label), url)
+    r = ui.get(url, allow_redirects=False)
+    check("the signed sync URL opens a consent page without a phishing warning",
+          r.status_code == 200 and "Approve" in r.text and "Check that you started this" not in r.text,
+          (r.status_code, r.text[:300]))
+    fields = {n: html.unescape(v) for n, v in re.findall(r'name="(query|digest|csrf)" value="([^"]*)"', r.text)}
+    fields["decision"] = "approve"
+    r = ui.post(urllib.parse.urlsplit(url)._replace(query="").geturl(), data=fields, allow_redirects=False)
+    loc = r.headers.get("location", "")
+    check("approval of the signed request redirects to its redirect_uri (any domain, as it is signed)",
+          r.status_code == 303 and loc == "https://anywhere.sp.example/back?state=s3", (r.status_code, loc))
+    check("the signed template's record is in the zone", '"signed-by-pyc=signed by pyc"' in zone(), zone())
+    before = zone()
+    tampered = url.replace("signed+by+pyc", "signed+by+eve")
+    r = ui.get(tampered, allow_redirects=False)
+    check("a tampered signed URL is refused", r.status_code == 403 and "Nothing was changed" in r.text,
+          r.status_code)
+    check("the zone is unchanged after the refusal", zone() == before)
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
