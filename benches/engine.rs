@@ -28,6 +28,10 @@ use dc_gateway::adapter::Record;
 use dc_gateway::engine::{self, ApplyRequest, EngineConfig, Params, Template, Zone};
 use dc_gateway::templates::TemplateStore;
 
+// The allocator of the `dc-gateway` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DOMAIN: &str = "example.com";
 
 fn template() -> Template {

@@ -23,7 +23,9 @@ home = sys.argv[1]
 
 def est(bench):
     """Point estimate and 95% interval of the mean, in ns (None if not run)."""
-    p = os.path.join(home, *bench.split("/"), "new", "estimates.json")
+    group, _, ident = bench.partition("/")
+    # criterion keeps "group/id/with/slashes" as <group>/<id_with_underscores>
+    p = os.path.join(home, group, ident.replace("/", "_"), "new", "estimates.json")
     try:
         with open(p) as f:
             m = json.load(f)["mean"]

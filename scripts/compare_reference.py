@@ -386,6 +386,12 @@ def classify_az_error(e, t, our_ok, our_err):
         return "reference bug", "4.0.0 crashes in SPFM when the rule is already in the SPF record (new_record is None)"
     if isinstance(e, KeyError):
         return "reference bug", f"4.0.0 needs field {e} that the record omits (the draft makes it optional)"
+    if type(e).__name__ == "MissingParameter" and "''" in str(e) and has_adjacent_vars(t):
+        return "reference bug", "4.0.0 skips one character after each substituted value, so adjacent %a%%b% fail as 'unpaired'"
+    if type(e).__name__ == "InvalidData" and re.search(r"SRV host: _*_(tcp|udp|tls)", str(e)):
+        return "reference bug", "4.0.0 builds SRV owners as '__proto.@' when service/protocol start with '_' (POLICY 5: _service._proto.name)"
+    if type(e).__name__ == "InvalidData" and re.search(r"host: \S*_", str(e)):
+        return "reference bug", "4.0.0 refuses '_' inside owner names (valid in DNS names, RFC 2181 §11; _domainkey, x_verification)"
     if type(e).__name__ == "InvalidData" and "*" in str(e):
         return "reference bug", "4.0.0 rejects wildcard owners ('*' as the leftmost label is valid; AZ 4.7 accepts it)"
     return None, msg
@@ -444,6 +450,10 @@ def classify_diff(key, a, o, az_sets, our_sets, zone_ttls, template):
             return "POLICY 3", "TTL raised to min_ttl 60"
         if key in zone_ttls and (at == zone_ttls[key] or ot != zone_ttls[key]):
             return "POLICY 9", "identical record re-written / RRset takes the template TTL"
+    if a and o and a["data"] == o["data"] and any(
+        str(r.get("type", "")).upper().startswith("REDIR") for r in template["records"]
+    ):
+        return "POLICY 11", "redirect records take the configured web-forwarding records' TTL"
     if rtype == "SRV" or any(t == "SRV" for (n, t) in az_sets if n == name):
         return "POLICY 5", "SRV owner is _service._proto.name"
     if a and o and o["data"] < a["data"] and o["ttls"] <= a["ttls"]:

@@ -125,6 +125,45 @@ pub struct LoginConfig {
     pub users: Vec<LocalUser>,
     #[serde(default)]
     pub header: Option<HeaderLogin>,
+    #[serde(default)]
+    pub oidc: Option<OidcLogin>,
+}
+
+/// `login.kind = "oidc"`: the registrar's OpenID Provider.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OidcLogin {
+    /// The issuer URL (its `/.well-known/openid-configuration` is fetched).
+    pub issuer: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A file holding the client secret (preferred over `client_secret` in production).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes to ask for besides `openid`.
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID token claim that names the user (`sub`, `preferred_username`, `email`...).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// An ID token claim listing the zones the user may change (for `authz.kind = "claim"`).
+    #[serde(default)]
+    pub zones_claim: Option<String>,
+    /// Timeout of each request to the provider, in milliseconds.
+    #[serde(default = "default_oidc_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_oidc_timeout() -> u64 {
+    5000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +185,36 @@ pub struct AuthzConfig {
     pub kind: String,
     #[serde(default)]
     pub rules: Vec<AuthzRule>,
+    #[serde(default)]
+    pub webhook: Option<WebhookAuthz>,
+}
+
+/// `authz.kind = "webhook"`: the registrar's API says whether a user may change a zone.
+///
+/// The gateway sends `POST url` with `{"user": "...", "zone": "example.com"}` (and
+/// `Authorization: Bearer <token>` when a token is configured) and expects 200 with
+/// `{"allowed": true|false}`. Anything else (another status, a timeout, a body that does not
+/// say `allowed`) is a refusal: the check fails closed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookAuthz {
+    pub url: url::Url,
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Answers (allowed or not) are kept this long; failures are never kept.
+    #[serde(default = "default_webhook_cache")]
+    pub cache_secs: u64,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_webhook_cache() -> u64 {
+    60
+}
+
+fn default_webhook_timeout() -> u64 {
+    2000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -270,20 +339,52 @@ impl Config {
                 self.dns.resolver
             ));
         }
-        if !matches!(self.login.kind.as_str(), "local" | "header") {
+        if !matches!(self.login.kind.as_str(), "local" | "header" | "oidc") {
             return bad(format!(
-                "login.kind {:?} is not supported (local, header)",
+                "login.kind {:?} is not supported (local, header, oidc)",
                 self.login.kind
             ));
         }
         if self.login.kind == "header" && self.login.header.is_none() {
             return bad("login.kind = \"header\" needs a [login.header] section".into());
         }
-        if self.authz.kind != "static" {
-            return bad(format!(
-                "authz.kind {:?} is not supported (static)",
-                self.authz.kind
-            ));
+        if self.login.kind == "oidc" {
+            let Some(o) = &self.login.oidc else {
+                return bad("login.kind = \"oidc\" needs a [login.oidc] section".into());
+            };
+            match url::Url::parse(&o.issuer) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") && u.query().is_none() => {}
+                _ => return bad(format!("login.oidc.issuer {:?} is not an http(s) URL", o.issuer)),
+            }
+            if o.client_id.is_empty() {
+                return bad("login.oidc.client_id is empty".into());
+            }
+        }
+        match self.authz.kind.as_str() {
+            "static" => {}
+            "webhook" => {
+                let Some(w) = &self.authz.webhook else {
+                    return bad("authz.kind = \"webhook\" needs an [authz.webhook] section".into());
+                };
+                if !matches!(w.url.scheme(), "https" | "http") {
+                    return bad(format!("authz.webhook.url {} is not http(s)", w.url));
+                }
+            }
+            "claim" => {
+                if self.login.kind != "oidc"
+                    || self.login.oidc.as_ref().is_none_or(|o| o.zones_claim.is_none())
+                {
+                    return bad(
+                        "authz.kind = \"claim\" needs login.kind = \"oidc\" with login.oidc.zones_claim"
+                            .into(),
+                    );
+                }
+            }
+            other => {
+                return bad(format!(
+                    "authz.kind {other:?} is not supported (static, webhook, claim)"
+                ));
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for b in &self.backends {

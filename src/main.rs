@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dc_gateway::cli;
 
+// The engine allocates many small strings per plan; mimalloc makes a plan about a third faster
+// than glibc's allocator (benches/engine.rs measures with the same allocator).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// dc-gateway: a Domain Connect gateway in front of your DNS.
 #[derive(Debug, Parser)]
 #[command(name = "dc-gateway", version, about)]

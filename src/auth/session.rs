@@ -112,7 +112,33 @@ impl SessionKeys {
 
     /// A cookie that ends the session.
     pub fn clear(&self) -> Cookie<'static> {
-        let mut c = self.base(Cookie::new(COOKIE, ""));
+        self.clear_named(COOKIE)
+    }
+
+    /// An encrypted cookie `name` holding `value` (JSON), e.g. a login under way.
+    pub fn seal<T: Serialize>(&self, name: &'static str, value: &T, max_age: Duration) -> Cookie<'static> {
+        let mut jar = CookieJar::new();
+        let plain = serde_json::to_string(value).unwrap_or_default();
+        let mut c = self.base(Cookie::new(name, plain));
+        c.set_max_age(actix_web::cookie::time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+        ));
+        jar.private_mut(&self.key).add(c);
+        jar.get(name).cloned().unwrap_or_else(|| Cookie::new(name, ""))
+    }
+
+    /// The value of an encrypted cookie `name`, if genuine.
+    pub fn open<T: serde::de::DeserializeOwned>(&self, req: &HttpRequest, name: &str) -> Option<T> {
+        let cookie = req.cookie(name)?;
+        let mut jar = CookieJar::new();
+        jar.add_original(cookie);
+        let plain = jar.private(&self.key).get(name)?;
+        serde_json::from_str(plain.value()).ok()
+    }
+
+    /// A cookie that removes cookie `name`.
+    pub fn clear_named(&self, name: &'static str) -> Cookie<'static> {
+        let mut c = self.base(Cookie::new(name, ""));
         c.make_removal();
         c
     }

@@ -85,7 +85,7 @@ async fn rows(
     let mut out = Vec::new();
     for zone in state.store.zones().await? {
         let bare = zone.trim_end_matches('.');
-        if !state.authz.may_edit(&session.user, bare) {
+        if !state.authz.may_edit(session, bare).await {
             continue;
         }
         let instances = state
@@ -181,7 +181,7 @@ pub async fn disconnect(
     let zone = dcgw_adapter::absolute(&form.zone);
     let bare = zone.trim_end_matches('.').to_string();
     if !session.check_csrf(&purpose(&bare, &form.instance), &form.csrf)
-        || !state.authz.may_edit(&session.user, &bare)
+        || !state.authz.may_edit(&session, &bare).await
     {
         return HttpResponse::Forbidden()
             .content_type("text/plain")

@@ -6,7 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 
 use super::AppState;
+use crate::auth::Login;
+use crate::auth::oidc::{self, Pending};
 use crate::auth::session::Session;
+
+/// The cookie that carries a login under way at the identity provider.
+const OIDC_COOKIE: &str = "dcgw_oidc";
 
 /// A `next` target is a path on this site: it starts with one `/` and holds no backslash.
 fn safe_next(next: &str) -> &str {
@@ -30,6 +35,11 @@ fn login_page(state: &AppState, next: &str, error: Option<&str>, status: StatusC
     );
     ctx.insert("base_path", state.base_path());
     ctx.insert("next", safe_next(next));
+    ctx.insert(
+        "next_q",
+        &url::form_urlencoded::byte_serialize(safe_next(next).as_bytes()).collect::<String>(),
+    );
+    ctx.insert("oidc", &matches!(state.login, Login::Oidc(_)));
     ctx.insert("error", &error);
     match state.views.render("login.html", &ctx) {
         Ok(body) => HttpResponse::build(status)
@@ -54,9 +64,92 @@ pub struct NextQuery {
     next: String,
 }
 
+/// The login form, or with OIDC login a redirect to the identity provider.
 #[get("/login")]
 pub async fn login_form(state: web::Data<AppState>, q: web::Query<NextQuery>) -> HttpResponse {
-    login_page(&state, &q.next, None, StatusCode::OK)
+    let Login::Oidc(o) = &state.login else {
+        return login_page(&state, &q.next, None, StatusCode::OK);
+    };
+    match o.begin(safe_next(&q.next), state.now()).await {
+        Ok((url, pending)) => HttpResponse::SeeOther()
+            .cookie(state.sessions.seal(OIDC_COOKIE, &pending, oidc::PENDING_TTL))
+            .insert_header((header::LOCATION, url.as_str()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "OIDC login cannot start");
+            login_page(
+                &state,
+                &q.next,
+                Some("The sign-in service cannot be reached. Try again in a moment."),
+                StatusCode::BAD_GATEWAY,
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The identity provider's redirect back: finish the login and start a session.
+#[get("/login/oidc/callback")]
+pub async fn oidc_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let Login::Oidc(o) = &state.login else {
+        return HttpResponse::NotFound().finish();
+    };
+    let pending: Option<Pending> = state.sessions.open(&req, OIDC_COOKIE);
+    let next = pending.as_ref().map_or("/", |p| safe_next(&p.next)).to_string();
+    let fail = |msg: &str, status: StatusCode| {
+        let mut resp = login_page(&state, &next, Some(msg), status);
+        let _ = resp.add_cookie(&state.sessions.clear_named(OIDC_COOKIE));
+        resp
+    };
+    let Some(pending) = pending else {
+        return fail(
+            "This sign-in was not started here or has expired.",
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    if let Some(err) = &q.error {
+        tracing::info!(error = %err.chars().take(100).collect::<String>(), "OIDC login refused by the provider");
+        return fail("The sign-in was cancelled or refused.", StatusCode::FORBIDDEN);
+    }
+    let (Some(code), Some(st)) = (&q.code, &q.state) else {
+        return fail("The sign-in answer is incomplete.", StatusCode::BAD_REQUEST);
+    };
+    match o.finish(&pending, code, st, state.now()).await {
+        Ok(id) => {
+            tracing::info!(user = %id.user, zones = id.zones.len(), "OIDC login");
+            let mut session = Session::new(&id.user, state.now());
+            session.zones = id.zones;
+            HttpResponse::SeeOther()
+                .cookie(state.sessions.cookie(&session))
+                .cookie(state.sessions.clear_named(OIDC_COOKIE))
+                .insert_header((header::LOCATION, next))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "OIDC login failed");
+            let status = match e {
+                oidc::OidcError::Discovery(_) => StatusCode::BAD_GATEWAY,
+                oidc::OidcError::State => StatusCode::BAD_REQUEST,
+                _ => StatusCode::FORBIDDEN,
+            };
+            fail("The sign-in could not be completed.", status)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

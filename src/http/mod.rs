@@ -69,8 +69,9 @@ impl AppState {
                 &config.session.secret,
                 config.session.secure_cookies,
             ),
-            login: crate::auth::Login::from_config(&config.login),
-            authz: crate::auth::Authz::from_config(&config.authz),
+            login: crate::auth::Login::from_config(&config.login, &config.server.public_url)
+                .map_err(anyhow::Error::msg)?,
+            authz: crate::auth::Authz::from_config(&config.authz).map_err(anyhow::Error::msg)?,
             used_consents: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(3600))
@@ -182,6 +183,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(discovery::readyz)
         .service(login::login_form)
         .service(login::login_submit)
+        .service(login::oidc_callback)
         .service(login::logout)
         .service(login::css)
         .service(login::close_js)

@@ -193,7 +193,7 @@ async fn grant_page(
     session: &Session,
     path: &str,
 ) -> Result<HttpResponse, Failure> {
-    if !state.authz.may_edit(&session.user, &r.domain) {
+    if !state.authz.may_edit(session, &r.domain).await {
         return Err(failure(
             StatusCode::FORBIDDEN,
             "access_denied",
@@ -359,7 +359,7 @@ pub async fn consent_post(
             Err(failure(StatusCode::OK, "access_denied", "user_cancel")),
         );
     }
-    if !state.authz.may_edit(&session.user, &r.domain) {
+    if !state.authz.may_edit(&session, &r.domain).await {
         let f = failure(
             StatusCode::FORBIDDEN,
             "access_denied",

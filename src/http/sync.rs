@@ -363,9 +363,9 @@ pub(super) fn current_session(
 }
 
 /// The plan for a checked request against the zone as it is now.
-async fn plan_now(state: &AppState, c: &Checked, user: &str) -> Result<(Plan, bool), Failure> {
+async fn plan_now(state: &AppState, c: &Checked, session: &Session) -> Result<(Plan, bool), Failure> {
     let q = &c.query;
-    if !state.authz.may_edit(user, &q.domain) {
+    if !state.authz.may_edit(session, &q.domain).await {
         return Err(failure(
             StatusCode::FORBIDDEN,
             "access_denied",
@@ -568,7 +568,7 @@ pub async fn apply_get(
     let Some(session) = session else {
         return login_redirect(&state, &req);
     };
-    let mut resp = match plan_now(&state, &c, &session.user).await {
+    let mut resp = match plan_now(&state, &c, &session).await {
         Ok((plan, atomic)) => consent(&state, &c, &plan, atomic, &session, req.path(), false),
         Err(f) => return fail_with(&state, Some(c), f),
     };
@@ -660,7 +660,7 @@ enum Approved {
 /// Plans again against the zone as it is now, applies when it is what the user saw, and
 /// records template state and the audit entry. Runs under the zone's lock.
 async fn approve(state: &AppState, c: &Checked, session: &Session, seen: &str) -> Approved {
-    let (plan, atomic) = match plan_now(state, c, &session.user).await {
+    let (plan, atomic) = match plan_now(state, c, session).await {
         Ok(p) => p,
         Err(f) => return Approved::Failed(f),
     };
@@ -680,7 +680,7 @@ async fn approve(state: &AppState, c: &Checked, session: &Session, seen: &str) -
             Ok(()) => {}
             Err(AdapterError::PreconditionFailed { .. }) => {
                 // The zone changed between reading and writing: ask again.
-                return match plan_now(state, c, &session.user).await {
+                return match plan_now(state, c, session).await {
                     Ok((plan, atomic)) => Approved::Changed(Box::new(plan), atomic),
                     Err(f) => Approved::Failed(f),
                 };
