@@ -4,7 +4,7 @@
 # and the gateway's resident memory when idle (after start) and after the load.
 #
 # Usage: scripts/load.sh            (defaults: 10 s per run, 32 connections, 1 wrk thread)
-# Environment: LOAD_SECONDS, LOAD_CONNECTIONS, LOAD_THREADS, GATEWAY_LOG (default: info, the
+# Environment: LOAD_SECONDS, LOAD_CONNECTIONS, LOAD_THREADS, LOAD_WORKERS, GATEWAY_LOG (default: info, the
 # embedded default's level, so each request is logged as in production), CARGO_TARGET_DIR.
 # Installs nginx-light and wrk (Debian) when missing. Ports are picked free on 127.0.0.1.
 set -euo pipefail
@@ -15,19 +15,22 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dc-gateway/target}"
 SECS=${LOAD_SECONDS:-10}
 CONNS=${LOAD_CONNECTIONS:-32}
 THREADS=${LOAD_THREADS:-1}
+# Server workers, the same for nginx and the gateway; by default the CPUs wrk leaves free.
+WORKERS=${LOAD_WORKERS:-$(( $(nproc) > THREADS + 1 ? $(nproc) - THREADS : 1 ))}
 
 apt_install nginx-light wrk curl
 cargo build --release --locked --quiet --bin dc-gateway
 BIN="$CARGO_TARGET_DIR/release/dc-gateway"
 
 WORK=$(mktemp -d /tmp/dcgw-load.XXXXXX)
+chmod 755 "$WORK"  # nginx workers (another user when run as root) read the files
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 GW_PORT=$(free_port)
-DCGW__SERVER__LISTEN="127.0.0.1:$GW_PORT" DCGW__SERVER__PUBLIC_URL="http://127.0.0.1:$GW_PORT" \
+DCGW__SERVER__WORKERS="$WORKERS" DCGW__SERVER__LISTEN="127.0.0.1:$GW_PORT" DCGW__SERVER__PUBLIC_URL="http://127.0.0.1:$GW_PORT" \
   DCGW__SERVER__DATA_DIR="$WORK/data" DCGW_LOG="${GATEWAY_LOG:-info}" \
   "$BIN" serve >/dev/null 2>&1 &
 GW_PID=$!; PIDS+=("$GW_PID")
@@ -44,7 +47,7 @@ mkdir -p "$WORK/www/v2/example.com" "$WORK/www/v2/domainTemplates/providers/demo
 curl -sf "http://127.0.0.1:$GW_PORT$SETTINGS" -o "$WORK/www$SETTINGS"
 curl -sf "http://127.0.0.1:$GW_PORT$TEMPLATE" -o "$WORK/www$TEMPLATE"
 cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes auto;
+worker_processes $WORKERS;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
 daemon off;
@@ -83,7 +86,7 @@ print(f"{rps:.0f} {p99:.3f}")
 PY
 }
 
-printf '\n%s\n' "wrk: $THREADS thread(s), $CONNS connections, ${SECS}s per run; nginx worker_processes auto; $(nproc) CPUs"
+printf '\n%s\n' "wrk: $THREADS thread(s), $CONNS connections, ${SECS}s per run; $WORKERS worker(s) each for nginx and the gateway; $(nproc) CPUs"
 printf '%-18s %12s %10s %12s %10s %9s %9s\n' endpoint "nginx rps" "nginx p99" "gateway rps" "gw p99" "rps ×" "p99 ok"
 for ep in settings template; do
   path=$SETTINGS; [ "$ep" = template ] && path=$TEMPLATE

@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub shutdown_timeout_secs: u64,
     pub max_query_bytes: usize,
+    /// HTTP worker threads; unset: one per CPU.
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// Serve HTTPS with this certificate chain (PEM); usually TLS ends at a proxy instead.
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,

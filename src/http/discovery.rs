@@ -15,7 +15,9 @@ pub async fn settings(state: web::Data<AppState>, path: web::Path<String>) -> Re
     let answer = match state.cache.get(&key).await {
         Some(a) => a,
         None => {
-            let a = settings_for(&state, &domain).await?;
+            let a = settings_for(&state, &domain)
+                .await?
+                .map(|v| web::Bytes::from(v.to_string()));
             state.cache.insert(key, a.clone()).await;
             a
         }
@@ -23,7 +25,8 @@ pub async fn settings(state: web::Data<AppState>, path: web::Path<String>) -> Re
     match answer {
         Some(body) => Ok(HttpResponse::Ok()
             .insert_header(("Cache-Control", "public, max-age=60"))
-            .json(body)),
+            .content_type("application/json")
+            .body(body)),
         None => Err(ApiError::NotFound),
     }
 }
@@ -83,11 +86,12 @@ pub async fn template_query(
     if req.query_string().split('&').any(|p| p.starts_with("client_id=")) {
         return Ok(super::oauth::consent_get(&state, &req, &pid, Some(&sid)).await);
     }
-    let key = format!(
-        "template:{}/{}",
-        pid.to_ascii_lowercase(),
-        sid.to_ascii_lowercase()
-    );
+    let mut key = String::with_capacity(10 + pid.len() + sid.len());
+    key.push_str("template:");
+    key.push_str(&pid);
+    key.push('/');
+    key.push_str(&sid);
+    key.make_ascii_lowercase();
     let answer = match state.cache.get(&key).await {
         Some(a) => a,
         None => {
@@ -100,7 +104,7 @@ pub async fn template_query(
                     if let Some(version) = t.version {
                         v["version"] = json!(version);
                     }
-                    v
+                    web::Bytes::from(v.to_string())
                 });
             state.cache.insert(key, a.clone()).await;
             a
@@ -109,7 +113,8 @@ pub async fn template_query(
     match answer {
         Some(body) => Ok(HttpResponse::Ok()
             .insert_header(("Cache-Control", "public, max-age=60"))
-            .json(body)),
+            .content_type("application/json")
+            .body(body)),
         None => {
             tracing::info!(provider_id = %pid, service_id = %sid, "template query for a template not served");
             Err(ApiError::NotFound)

@@ -19,7 +19,6 @@ use actix_web::dev::Server;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpServer, ResponseError, web};
-use serde_json::Value;
 
 pub use error::ApiError;
 
@@ -34,8 +33,9 @@ pub struct AppState {
     pub engine: EngineConfig,
     pub router: Router,
     templates: RwLock<Arc<TemplateStore>>,
-    /// Discovery and template-query answers (`None`: 404), dropped when templates reload.
-    pub cache: moka::future::Cache<String, Option<Value>>,
+    /// Discovery and template-query answers, serialized once (`None`: 404), dropped when
+    /// templates reload.
+    pub cache: moka::future::Cache<String, Option<web::Bytes>>,
     pub views: crate::ui::Views,
     pub sessions: crate::auth::session::SessionKeys,
     pub login: crate::auth::Login,
@@ -237,6 +237,10 @@ pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .configure(routes)
     })
     .shutdown_timeout(state.config.server.shutdown_timeout_secs);
+    let server = match state.config.server.workers {
+        Some(n) if n > 0 => server.workers(n),
+        _ => server,
+    };
     let server = match (
         &state.config.server.tls_cert_file,
         &state.config.server.tls_key_file,
