@@ -4,8 +4,9 @@
 # and the gateway's resident memory when idle (after start) and after the load.
 #
 # Usage: scripts/load.sh            (defaults: 10 s per run, 32 connections, 1 wrk thread)
-# Environment: LOAD_SECONDS, LOAD_CONNECTIONS, LOAD_THREADS, LOAD_WORKERS, GATEWAY_LOG (default: info, the
-# embedded default's level, so each request is logged as in production), CARGO_TARGET_DIR.
+# Environment: LOAD_SECONDS, LOAD_CONNECTIONS, LOAD_THREADS, LOAD_WORKERS, CARGO_TARGET_DIR.
+# Two gateways run on the embedded default (log level info): one with its access log off, as
+# nginx's is here (the like-for-like figure), one with it on (one log line per request).
 # Installs nginx-light and wrk (Debian) when missing. Ports are picked free on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +30,18 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-GW_PORT=$(free_port)
-DCGW__SERVER__WORKERS="$WORKERS" DCGW__SERVER__LISTEN="127.0.0.1:$GW_PORT" DCGW__SERVER__PUBLIC_URL="http://127.0.0.1:$GW_PORT" \
-  DCGW__SERVER__DATA_DIR="$WORK/data" DCGW_LOG="${GATEWAY_LOG:-info}" \
-  "$BIN" serve >/dev/null 2>&1 &
-GW_PID=$!; PIDS+=("$GW_PID")
-wait_for gateway 30 curl -sf "http://127.0.0.1:$GW_PORT/readyz" -o /dev/null
+# start_gateway ACCESS_LOG: starts a gateway, sets GW_PORT and GW_PID.
+start_gateway() {
+  GW_PORT=$(free_port)
+  DCGW__SERVER__WORKERS="$WORKERS" DCGW__SERVER__LISTEN="127.0.0.1:$GW_PORT" DCGW__SERVER__PUBLIC_URL="http://127.0.0.1:$GW_PORT" \
+    DCGW__SERVER__DATA_DIR="$WORK/data-$1" DCGW__TELEMETRY__ACCESS_LOG="$1" DCGW_LOG=info \
+    "$BIN" serve >/dev/null 2>&1 &
+  GW_PID=$!; PIDS+=("$GW_PID")
+  wait_for gateway 30 curl -sf "http://127.0.0.1:$GW_PORT/readyz" -o /dev/null
+}
+start_gateway true
+LOG_PORT=$GW_PORT
+start_gateway false
 SETTINGS=/v2/example.com/settings
 TEMPLATE=/v2/domainTemplates/providers/demo.dc-gateway.example/services/website
 sleep 2
@@ -87,14 +94,17 @@ PY
 }
 
 printf '\n%s\n' "wrk: $THREADS thread(s), $CONNS connections, ${SECS}s per run; $WORKERS worker(s) each for nginx and the gateway; $(nproc) CPUs"
-printf '%-18s %12s %10s %12s %10s %9s %9s\n' endpoint "nginx rps" "nginx p99" "gateway rps" "gw p99" "rps ×" "p99 ok"
+printf '%-30s %12s %10s %12s %10s %9s %9s\n' endpoint "nginx rps" "nginx p99" "gateway rps" "gw p99" "rps ×" "p99 ok"
 for ep in settings template; do
   path=$SETTINGS; [ "$ep" = template ] && path=$TEMPLATE
   read -r n_rps n_p99 < <(run "nginx-$ep" "http://127.0.0.1:$NG_PORT$path")
-  read -r g_rps g_p99 < <(run "gw-$ep" "http://127.0.0.1:$GW_PORT$path")
-  ratio=$(python3 -c "print(f'{$g_rps / $n_rps:.2f}')")
-  ok=$(python3 -c "print('yes' if $g_p99 <= 2.0 else 'NO')")
-  printf '%-18s %12s %8sms %12s %8sms %9s %9s\n' "$ep" "$n_rps" "$n_p99" "$g_rps" "$g_p99" "$ratio" "$ok"
+  for variant in "access log off:$GW_PORT" "access log on:$LOG_PORT"; do
+    port=${variant##*:}
+    read -r g_rps g_p99 < <(run "gw-$ep-$port" "http://127.0.0.1:$port$path")
+    ratio=$(python3 -c "print(f'{$g_rps / $n_rps:.2f}')")
+    ok=$(python3 -c "print('yes' if $g_p99 <= 2.0 else 'NO')")
+    printf '%-30s %12s %8sms %12s %8sms %9s %9s\n' "$ep (${variant%%:*})" "$n_rps" "$n_p99" "$g_rps" "$g_p99" "$ratio" "$ok"
+  done
 done
 AFTER_RSS=$(rss "$GW_PID")
 printf '\ngateway RSS: idle after start %s kB (%.1f MB), after the load %s kB (%.1f MB); target idle ≤ 30 MB\n' \

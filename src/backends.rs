@@ -75,6 +75,20 @@ impl Router {
         Router { backends }
     }
 
+    /// The same backends, each wrapped so its calls are traced and measured.
+    pub fn instrumented(self, metrics: &crate::telemetry::Metrics) -> Router {
+        Router {
+            backends: self
+                .backends
+                .into_iter()
+                .map(|b| Backend {
+                    adapter: crate::telemetry::Instrumented::wrap(&b.name, b.adapter, metrics.clone()),
+                    ..b
+                })
+                .collect(),
+        }
+    }
+
     pub fn backends(&self) -> &[Backend] {
         &self.backends
     }

@@ -25,6 +25,42 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub session: SessionConfig,
     pub database: DatabaseConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// Logs, metrics and traces. Traces are configured by the standard `OTEL_*` variables
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, ...), not here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetryConfig {
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (a port of its own, never the
+    /// public one). Unset: no metrics endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// One log line per request (method, path with secrets redacted, status, time).
+    #[serde(default = "yes")]
+    pub access_log: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: default_log_format(),
+            metrics_listen: None,
+            access_log: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -314,6 +350,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
+            return bad(format!(
+                "telemetry.log_format {:?} is not text or json",
+                self.telemetry.log_format
+            ));
+        }
         if !matches!(self.engine.spf_all_qualifier.as_str(), "~" | "-" | "?" | "+") {
             return bad(format!(
                 "engine.spf_all_qualifier {:?} is not one of ~ - ? +",

@@ -15,6 +15,7 @@ pub mod http;
 pub mod server;
 pub mod sig;
 pub mod store;
+pub mod telemetry;
 pub mod templates;
 pub mod ui;
 

@@ -93,8 +93,18 @@ pub fn spawn_template_reloader(state: Arc<AppState>) {
             }
             seen = now;
             match load_templates(&state.config) {
-                Ok(store) => state.replace_templates(store),
-                Err(e) => tracing::error!(error = %e, "template reload failed; the previous set stays"),
+                Ok(store) => {
+                    state.replace_templates(store);
+                    state.metrics.template_reloads.with_label_values(&["ok"]).inc();
+                }
+                Err(e) => {
+                    state
+                        .metrics
+                        .template_reloads
+                        .with_label_values(&["failed"])
+                        .inc();
+                    tracing::error!(error = %e, "template reload failed; the previous set stays")
+                }
             }
         }
     });

@@ -229,6 +229,8 @@ pub struct KeyResolver {
     resolver: TokioResolver,
     cache: moka::future::Cache<String, Entry>,
     negative_ttl: Duration,
+    /// Counts hits, misses and failed lookups (label `result`), when set.
+    lookups: Option<prometheus::IntCounterVec>,
 }
 
 impl std::fmt::Debug for KeyResolver {
@@ -250,15 +252,30 @@ impl KeyResolver {
                 .expire_after(ByTtl)
                 .build(),
             negative_ttl,
+            lookups: None,
         })
+    }
+
+    /// Counts lookups in `counter` (one label: `hit`, `miss` or `error`).
+    pub fn with_metrics(mut self, counter: prometheus::IntCounterVec) -> KeyResolver {
+        self.lookups = Some(counter);
+        self
+    }
+
+    fn count(&self, result: &str) {
+        if let Some(c) = &self.lookups {
+            c.with_label_values(&[result]).inc();
+        }
     }
 
     /// The key published at `host`.
     pub async fn key(&self, host: &str) -> Result<Arc<rsa::PublicKey>, SigError> {
         let host = host.to_ascii_lowercase();
         if let Some(e) = self.cache.get(&host).await {
+            self.count("hit");
             return e.key;
         }
+        self.count("miss");
         let entry = match dns::txt(&self.resolver, &host).await {
             Ok(records) => {
                 let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
@@ -279,7 +296,10 @@ impl KeyResolver {
                 ttl: self.negative_ttl,
             },
             // A lookup that failed is not remembered: the next request asks again.
-            Err(e) => return Err(SigError::Dns(e.to_string())),
+            Err(e) => {
+                self.count("error");
+                return Err(SigError::Dns(e.to_string()));
+            }
         };
         self.cache.insert(host, entry.clone()).await;
         entry.key

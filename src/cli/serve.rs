@@ -14,28 +14,25 @@ pub struct ServeArgs {
     /// A configuration file layered over the embedded default.
     #[arg(long, env = "DCGW_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Log format: text or json.
-    #[arg(long, env = "DCGW_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DCGW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    /// Log format, text or json (overrides `telemetry.log_format`).
+    #[arg(long, env = "DCGW_LOG_FORMAT")]
+    pub log_format: Option<String>,
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
-    init_logging(&args.log_format);
     let config = match Config::load(args.config.as_deref()) {
         Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = args
+        .log_format
+        .clone()
+        .unwrap_or_else(|| config.telemetry.log_format.clone());
+    let _telemetry = match crate::telemetry::init(&format) {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -52,6 +49,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let store = crate::store::Store::open(&config.database_url()).await?;
         let state = Arc::new(AppState::new(config.clone(), router, templates, store)?);
         server::spawn_template_reloader(state.clone());
+        if let Some(addr) = state.config.telemetry.metrics_listen {
+            let l = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics: {e}"))?;
+            tracing::info!(listen = %addr, "metrics at /metrics");
+            actix_web::rt::spawn(http::serve_metrics(state.clone(), l)?);
+        }
         http::serve(state, listener)?.await?;
         tracing::info!("dc-gateway stopped");
         anyhow::Ok(())

@@ -247,6 +247,15 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, form: web::For
 async fn revert_instance(state: &AppState, session: &Session, zone: &str, id: &str) -> anyhow::Result<bool> {
     let domain = zone.trim_end_matches('.');
     let detail = serde_json::json!({"flow": "account"});
+    let template = state
+        .store
+        .instances(zone)
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+        .map(|i| (i.provider_id, i.service_id))
+        .unwrap_or_default();
+    crate::telemetry::record_request(&template.0, &template.1, domain, "account");
     let done = super::zone::revert(
         state,
         domain,
@@ -254,6 +263,12 @@ async fn revert_instance(state: &AppState, session: &Session, zone: &str, id: &s
         &Actor::user(&session.user),
         detail,
     )
-    .await?;
-    Ok(done.is_some())
+    .await;
+    let outcome = match &done {
+        Ok(Some(_)) => "reverted",
+        Ok(None) => "not_applied",
+        Err(_) => "failed",
+    };
+    state.count_write("revert", "account", &template.0, &template.1, outcome);
+    Ok(done?.is_some())
 }

@@ -228,9 +228,23 @@ fn force(p: &mut BTreeMap<String, String>) -> Result<bool, ApiFailure> {
 
 /// `POST .../apply` with a Bearer token.
 pub async fn apply(state: &AppState, req: &HttpRequest, pid: &str, sid: &str, body: &[u8]) -> HttpResponse {
-    match apply_inner(state, req, pid, sid, body).await {
+    let response = match apply_inner(state, req, pid, sid, body).await {
         Ok(r) => r,
         Err(f) => f.response(),
+    };
+    state.count_write("apply", "async", pid, sid, outcome_of(response.status()));
+    response
+}
+
+/// The outcome label of an API answer.
+fn outcome_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "applied",
+        409 => "conflict",
+        410 => "not_applied",
+        401 | 403 => "unauthorized",
+        400..=499 => "refused",
+        _ => "failed",
     }
 }
 
@@ -242,6 +256,12 @@ async fn apply_inner(
     body: &[u8],
 ) -> Result<HttpResponse, ApiFailure> {
     let mut call = authorize(state, req, pid, sid, body).await?;
+    crate::telemetry::record_request(
+        &call.template.provider_id,
+        &call.template.service_id,
+        &call.domain,
+        "async",
+    );
     let force = force(&mut call.params)?;
     let groups: Option<Vec<String>> = call.params.remove("groupId").map(|g| {
         g.split(',')
@@ -283,8 +303,12 @@ async fn apply_inner(
             group_ids: groups.as_deref(),
             instance_id: &instance_id,
         };
-        let plan = engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg)
+        let plan = tracing::info_span!("engine.plan")
+            .in_scope(|| engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg))
             .map_err(|e| fail(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+        if force || plan.conflicts.is_empty() {
+            state.count_conflicts("async", pid, sid, plan.conflicts.len());
+        }
         if !plan.conflicts.is_empty() && !force {
             let records: Vec<serde_json::Value> = plan
                 .conflicts
@@ -343,6 +367,12 @@ pub async fn revert(
     let (pid, sid) = path.into_inner();
     let result = async {
         let mut call = authorize(&state, &req, &pid, &sid, &body).await?;
+        crate::telemetry::record_request(
+            &call.template.provider_id,
+            &call.template.service_id,
+            &call.domain,
+            "async",
+        );
         let instance_id = call.params.remove("instanceId");
         let (tpid, tsid, host) = (
             call.template.provider_id.clone(),
@@ -374,10 +404,16 @@ pub async fn revert(
         }
     }
     .await;
-    match result {
+    let response = match result {
         Ok(r) => r,
         Err(f) => f.response(),
-    }
+    };
+    let outcome = match outcome_of(response.status()) {
+        "applied" => "reverted",
+        o => o,
+    };
+    state.count_write("revert", "async", &pid, &sid, outcome);
+    response
 }
 
 /// `POST .../apply`: the API with a Bearer token, otherwise the synchronous consent form.

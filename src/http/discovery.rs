@@ -116,6 +116,7 @@ pub async fn template_query(
             .content_type("application/json")
             .body(body)),
         None => {
+            state.metrics.template_not_found(&pid, &sid);
             tracing::info!(provider_id = %pid, service_id = %sid, "template query for a template not served");
             Err(ApiError::NotFound)
         }

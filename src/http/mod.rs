@@ -48,6 +48,8 @@ pub struct AppState {
     pub store: crate::store::Store,
     /// Signing keys from DNS (cached by TTL).
     pub keys: crate::sig::KeyResolver,
+    /// Prometheus metrics.
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// A source of the current time.
@@ -63,6 +65,12 @@ impl AppState {
         if config.session.secret.is_empty() {
             tracing::warn!("session.secret is not set: sessions end when the process stops");
         }
+        let metrics = crate::telemetry::Metrics::new();
+        metrics
+            .templates_served
+            .with_label_values(&[] as &[&str])
+            .set(i64::try_from(templates.len()).unwrap_or(i64::MAX));
+        let router = router.instrumented(&metrics);
         Ok(AppState {
             views: crate::ui::Views::new().map_err(anyhow::Error::msg)?,
             sessions: crate::auth::session::SessionKeys::new(
@@ -82,7 +90,9 @@ impl AppState {
                 Duration::from_millis(config.dns.timeout_ms),
                 Duration::from_secs(30),
             )
-            .map_err(|e| anyhow::anyhow!("dns: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("dns: {e}"))?
+            .with_metrics(metrics.key_lookups.clone()),
+            metrics,
             store,
             engine: config.engine_config(),
             config,
@@ -93,6 +103,40 @@ impl AppState {
                 .time_to_live(Duration::from_secs(30))
                 .build(),
         })
+    }
+
+    /// The canonical ids of a served template, for metric labels (`_unknown` otherwise, so
+    /// request paths never become label values).
+    pub fn template_labels(&self, provider_id: &str, service_id: &str) -> (String, String) {
+        match self.templates().get(provider_id, service_id) {
+            Some(t) => (t.provider_id.clone(), t.service_id.clone()),
+            None => ("_unknown".into(), "_unknown".into()),
+        }
+    }
+
+    /// Counts an apply or a revert (`kind`) and records its outcome on the request span.
+    pub fn count_write(&self, kind: &str, flow: &str, provider_id: &str, service_id: &str, outcome: &str) {
+        let (pid, sid) = self.template_labels(provider_id, service_id);
+        let counter = if kind == "revert" {
+            &self.metrics.reverts
+        } else {
+            &self.metrics.applies
+        };
+        counter
+            .with_label_values(&[flow, pid.as_str(), sid.as_str(), outcome])
+            .inc();
+        crate::telemetry::record_outcome(outcome);
+    }
+
+    /// Counts the conflicts of a plan about to be applied.
+    pub fn count_conflicts(&self, flow: &str, provider_id: &str, service_id: &str, n: usize) {
+        if n > 0 {
+            let (pid, sid) = self.template_labels(provider_id, service_id);
+            self.metrics
+                .conflicts
+                .with_label_values(&[flow, pid.as_str(), sid.as_str()])
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
     }
 
     /// The current time.
@@ -130,6 +174,10 @@ impl AppState {
 
     /// Serves a new set of templates and forgets cached answers.
     pub fn replace_templates(&self, store: TemplateStore) {
+        self.metrics
+            .templates_served
+            .with_label_values(&[] as &[&str])
+            .set(i64::try_from(store.len()).unwrap_or(i64::MAX));
         let store = Arc::new(store);
         match self.templates.write() {
             Ok(mut g) => *g = store,
@@ -233,7 +281,7 @@ pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Referrer-Policy", "no-referrer")),
             )
-            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+            .wrap(from_fn(crate::telemetry::request_span))
             .configure(routes)
     })
     .shutdown_timeout(state.config.server.shutdown_timeout_secs);
@@ -248,6 +296,26 @@ pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
         (Some(cert), Some(key)) => server.listen_rustls_0_23(listener, tls_config(cert, key)?)?,
         _ => server.listen(listener)?,
     };
+    Ok(server.run())
+}
+
+/// Starts the metrics server (`GET /metrics`, Prometheus text format) on `listener`: kept off
+/// the public port so an ingress never exposes it.
+pub fn serve_metrics(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route(
+            "/metrics",
+            web::get().to(|s: web::Data<AppState>| async move {
+                actix_web::HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4; charset=utf-8")
+                    .body(s.metrics.render())
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?;
     Ok(server.run())
 }
 

@@ -384,7 +384,8 @@ async fn plan_now(state: &AppState, c: &Checked, session: &Session) -> Result<(P
         group_ids: q.group_ids.as_deref(),
         instance_id: &instance_id,
     };
-    let plan = engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg)
+    let plan = tracing::info_span!("engine.plan")
+        .in_scope(|| engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg))
         .map_err(|e| failure(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
     Ok((plan, cur.atomic))
 }
@@ -563,6 +564,12 @@ pub async fn apply_get(
         Ok(c) => c,
         Err((partial, f)) => return fail_with(&state, partial, f),
     };
+    crate::telemetry::record_request(
+        &c.template.provider_id,
+        &c.template.service_id,
+        &c.query.domain,
+        "sync",
+    );
     let now = state.now();
     let (session, fresh) = current_session(&state, &req, now);
     let Some(session) = session else {
@@ -622,9 +629,19 @@ pub async fn apply_post(
     }
     let c = match check(&state, &pid, &sid, &form.query).await {
         Ok(c) => c,
-        Err((partial, f)) => return fail_with(&state, partial, f),
+        Err((partial, f)) => {
+            state.count_write("apply", "sync", &pid, &sid, "refused");
+            return fail_with(&state, partial, f);
+        }
     };
+    crate::telemetry::record_request(
+        &c.template.provider_id,
+        &c.template.service_id,
+        &c.query.domain,
+        "sync",
+    );
     if form.decision != "approve" {
+        state.count_write("apply", "sync", &pid, &sid, "cancelled");
         let f = failure(StatusCode::OK, "access_denied", "user_cancel");
         return end(&state, c.redirect.as_ref(), c.query.state.as_deref(), Err(f));
     }
@@ -640,6 +657,12 @@ pub async fn apply_post(
     };
     let outcome = approve(&state, &c, &session, &form.digest).await;
     lock.release().await;
+    let label = match &outcome {
+        Approved::Done => "applied",
+        Approved::Changed(..) => "zone_changed",
+        Approved::Failed(_) => "failed",
+    };
+    state.count_write("apply", "sync", &pid, &sid, label);
     match outcome {
         Approved::Done => {
             state.used_consents.insert(used_key, ()).await;
@@ -674,6 +697,12 @@ async fn approve(state: &AppState, c: &Checked, session: &Session, seen: &str) -
             "the DNS service is unavailable",
         ));
     };
+    state.count_conflicts(
+        "sync",
+        &c.template.provider_id,
+        &c.template.service_id,
+        plan.conflicts.len(),
+    );
     let changes = plan.change_set();
     if !changes.changes.is_empty() {
         match hosted.backend.adapter.apply(&changes).await {

@@ -175,6 +175,7 @@ impl Store {
     /// Redeems a code (once): checks client, redirect URI and PKCE, then issues tokens. A
     /// second use of a code revokes its grant.
     #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(name = "store.redeem_code", skip_all)]
     pub async fn redeem_code(
         &self,
         code: &str,
@@ -261,6 +262,7 @@ impl Store {
 
     /// Rotates a refresh token: the old one is spent, a new pair issued. A spent token used
     /// again revokes the grant.
+    #[tracing::instrument(name = "store.refresh", skip_all)]
     pub async fn refresh(
         &self,
         refresh_token: &str,
@@ -319,6 +321,7 @@ impl Store {
     }
 
     /// The live grant an access token stands for.
+    #[tracing::instrument(name = "store.grant_for_access_token", skip_all)]
     pub async fn grant_for_access_token(
         &self,
         token: &str,

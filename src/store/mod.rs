@@ -156,6 +156,7 @@ impl Store {
     }
 
     /// Takes the zone's write lock (waits for it).
+    #[tracing::instrument(name = "store.lock_zone", skip_all)]
     pub async fn lock_zone(&self, zone: &str) -> Result<ZoneLock, StoreError> {
         let m = {
             let mut map = match self.locks.lock() {
@@ -183,6 +184,7 @@ impl Store {
     }
 
     /// Every instance recorded for `zone` (absolute, trailing dot).
+    #[tracing::instrument(name = "store.instances", skip_all)]
     pub async fn instances(&self, zone: &str) -> Result<Vec<Instance>, StoreError> {
         let rows = sqlx::query("SELECT body FROM instances WHERE zone = $1 ORDER BY applied_at, id")
             .bind(zone)
@@ -209,6 +211,7 @@ impl Store {
 
     /// Records what an apply or revert did to template state, with its audit entry, in one
     /// transaction.
+    #[tracing::instrument(name = "store.record", skip_all)]
     pub async fn record(
         &self,
         change: &StateChange<'_>,
@@ -278,6 +281,7 @@ impl Store {
     }
 
     /// Appends an audit entry on its own (consent given, login, refused requests, ...).
+    #[tracing::instrument(name = "store.audit", skip_all)]
     pub async fn audit(
         &self,
         actor: &Actor,

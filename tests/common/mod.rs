@@ -63,6 +63,15 @@ impl TestApp {
         }
     }
 
+    /// Starts the metrics server on a port of its own; returns its base URL.
+    pub fn spawn_metrics(&self) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let srv = http::serve_metrics(self.state.clone(), listener).expect("serve metrics");
+        tokio::spawn(srv);
+        format!("http://127.0.0.1:{port}")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
