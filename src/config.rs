@@ -13,6 +13,7 @@ use crate::engine::{EngineConfig, RedirectTarget};
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
     pub provider: ProviderConfig,
@@ -32,6 +33,7 @@ pub struct Config {
 /// Logs, metrics and traces. Traces are configured by the standard `OTEL_*` variables
 /// (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, ...), not here.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// `text` or `json`.
     #[serde(default = "default_log_format")]
@@ -64,6 +66,7 @@ impl Default for TelemetryConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://PATH?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`; empty: a SQLite file
     /// `dc-gateway.db` in `server.data_dir`.
@@ -75,6 +78,7 @@ pub struct DatabaseConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub public_url: url::Url,
@@ -99,6 +103,7 @@ pub struct ServerConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub id: String,
     pub name: String,
@@ -113,12 +118,14 @@ pub struct ProviderConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TemplatesConfig {
     pub dir: PathBuf,
     pub reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EngineSection {
     pub min_ttl: u32,
     pub spf_all_qualifier: String,
@@ -127,6 +134,7 @@ pub struct EngineSection {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DnsConfig {
     /// "system" or "IP:PORT".
     pub resolver: String,
@@ -158,6 +166,7 @@ pub enum BackendKind {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoginConfig {
     pub kind: String,
     #[serde(default)]
@@ -170,6 +179,7 @@ pub struct LoginConfig {
 
 /// `login.kind = "oidc"`: the registrar's OpenID Provider.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OidcLogin {
     /// The issuer URL (its `/.well-known/openid-configuration` is fetched).
     pub issuer: String,
@@ -206,12 +216,14 @@ fn default_oidc_timeout() -> u64 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocalUser {
     pub username: String,
     pub password_hash: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HeaderLogin {
     /// Header carrying the user name.
     pub user_header: String,
@@ -220,6 +232,7 @@ pub struct HeaderLogin {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthzConfig {
     pub kind: String,
     #[serde(default)]
@@ -235,6 +248,7 @@ pub struct AuthzConfig {
 /// `{"allowed": true|false}`. Anything else (another status, a timeout, a body that does not
 /// say `allowed`) is a refusal: the check fails closed.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookAuthz {
     pub url: url::Url,
     #[serde(default)]
@@ -257,12 +271,14 @@ fn default_webhook_timeout() -> u64 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthzRule {
     pub user: String,
     pub zones: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SessionConfig {
     #[serde(default)]
     pub secret: String,

@@ -102,6 +102,7 @@ impl Default for EngineConfig {
 
 /// One backing record of the redirect service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedirectTarget {
     /// `A` or `AAAA`.
     #[serde(rename = "type")]
