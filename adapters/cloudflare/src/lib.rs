@@ -1,0 +1,1 @@
+//! dc-gateway adapter for cloudflare (work in progress).

@@ -1,0 +1,1 @@
+//! dc-gateway adapter for powerdns (work in progress).

@@ -1,0 +1,1 @@
+//! dc-gateway adapter for rfc2136 (work in progress).

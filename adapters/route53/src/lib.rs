@@ -1,0 +1,1 @@
+//! dc-gateway adapter for route53 (work in progress).
