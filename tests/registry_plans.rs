@@ -241,3 +241,83 @@ fn every_registry_template_plans_to_a_valid_zone() {
     );
     assert_eq!(outcomes.get("ok"), Some(&(total - 331 - 40 - 4)), "{outcomes:?}");
 }
+
+/// Reading only the owners [`engine::read_scope`] names gives the very plan the whole zone
+/// gives, for every registry template, at the apex and under a host, first alone and then
+/// beside an instance recorded earlier: partial reads never change what is applied.
+#[test]
+fn plans_from_the_read_scope_equal_plans_from_the_whole_zone() {
+    let dir = shared().join("domainconnect/templates");
+    let (store, _) = TemplateStore::load_dir(&dir).expect("registry");
+    let cfg = EngineConfig {
+        apex_alias: Some("ALIAS".into()),
+        redirect_records: vec![RedirectTarget {
+            rtype: "A".into(),
+            data: "203.0.113.80".into(),
+            ttl: 600,
+        }],
+        ..EngineConfig::default()
+    };
+    // The typical zone plus unrelated data a partial read leaves out.
+    let mut records = zone().records().to_vec();
+    for i in 0..50 {
+        records.push(Record {
+            name: format!("filler{i}.example.com."),
+            rtype: "A".into(),
+            ttl: 300,
+            data: format!("198.51.100.{i}"),
+        });
+    }
+    let full = Zone::new("example.com", records.clone());
+    let (mut compared, mut whole_zone) = (0, 0);
+    for t in store.iter() {
+        let params = params_for(t);
+        for host in ["", "sub"] {
+            let req = ApplyRequest {
+                template: t,
+                domain: "example.com",
+                host,
+                params: &params,
+                group_ids: None,
+                instance_id: "scope",
+            };
+            let Ok(first) = engine::plan(&req, &full, &[], &cfg) else {
+                continue;
+            };
+            let earlier = vec![first.instance.clone()];
+            for instances in [&[][..], &earlier[..]] {
+                let id = format!(
+                    "{}/{} host={host:?} instances={}",
+                    t.provider_id,
+                    t.service_id,
+                    instances.len()
+                );
+                let expected =
+                    serde_json::to_value(engine::plan(&req, &full, instances, &cfg).expect("plans"))
+                        .expect("json");
+                let Some(names) = engine::plan::read_scope(&req, instances, &cfg).expect("scope") else {
+                    whole_zone += 1;
+                    continue;
+                };
+                let part = Zone::new(
+                    "example.com",
+                    records
+                        .iter()
+                        .filter(|r| names.contains(&r.name))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                assert!(
+                    part.records().len() < full.records().len(),
+                    "{id}: the scope left nothing out"
+                );
+                let got = serde_json::to_value(engine::plan(&req, &part, instances, &cfg).expect("plans"))
+                    .expect("json");
+                assert_eq!(got, expected, "{id}: names {names:?}");
+                compared += 1;
+            }
+        }
+    }
+    println!("read scope: {compared} plans compared, {whole_zone} needed the whole zone (NS records)");
+    assert!(compared > 3000, "{compared}");
+}

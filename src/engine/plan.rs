@@ -511,27 +511,71 @@ fn key(r: &Record) -> Key<'_> {
     (r.name.as_str(), r.rtype.as_str(), r.data.as_str())
 }
 
-/// Computes the plan. See the module docs for the order of the steps.
-pub fn plan(
+/// The request checked and the template's active records rendered: the first steps of a plan.
+struct Prepared<'a> {
+    ctx: Ctx<'a>,
+    news: Vec<NewRec>,
+    groups: Option<Vec<&'a str>>,
+}
+
+/// The owner names a plan for `req` reads, so a backend can be asked for only those RRsets
+/// (apply cost independent of the zone's size): the owners of the records the template writes,
+/// their ancestors up to the apex (delegations above them), and the owners of every recorded
+/// instance's records (replacement and `essential` cascades). `None` when the template writes
+/// NS records, whose conflicts reach every name below them: then the whole zone is read.
+/// Names are absolute, lower-case, with a trailing dot.
+pub fn read_scope(
     req: &ApplyRequest<'_>,
-    zone: &Zone,
     instances: &[Instance],
     cfg: &EngineConfig,
-) -> Result<Plan, EngineError> {
+) -> Result<Option<Vec<String>>, EngineError> {
+    let Prepared { ctx, news, .. } = prepare(req, None, cfg)?;
+    if news.iter().any(|n| n.kind == Kind::Ns) {
+        return Ok(None);
+    }
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    names.insert(ctx.apex.clone());
+    for n in &news {
+        let mut name = Some(n.record.name.as_str());
+        while let Some(nm) = name {
+            if !at_or_below(nm, &ctx.apex) {
+                break;
+            }
+            names.insert(nm.to_string());
+            if nm == ctx.apex {
+                break;
+            }
+            name = parent(nm);
+        }
+    }
+    for inst in instances {
+        for r in &inst.records {
+            names.insert(r.record.name.clone());
+        }
+    }
+    Ok(Some(names.into_iter().collect()))
+}
+
+fn prepare<'a>(
+    req: &'a ApplyRequest<'a>,
+    zone_apex: Option<&str>,
+    cfg: &'a EngineConfig,
+) -> Result<Prepared<'a>, EngineError> {
     let domain = names::normalize_domain(req.domain).map_err(EngineError::InvalidRequest)?;
     let host = names::normalize_host(req.host).map_err(EngineError::InvalidRequest)?;
     let apex = format!("{domain}.");
-    if zone.apex() != apex {
+    if let Some(zone_apex) = zone_apex
+        && zone_apex != apex
+    {
         return Err(EngineError::InvalidRequest(format!(
-            "domain {domain} is not the zone {}",
-            zone.apex()
+            "domain {domain} is not the zone {zone_apex}"
         )));
     }
     let t = req.template;
     if t.host_required && host.is_empty() {
         return Err(EngineError::HostRequired);
     }
-    let groups: Option<Vec<&str>> = req
+    let groups: Option<Vec<&'a str>> = req
         .group_ids
         .filter(|g| !g.is_empty())
         .map(|g| g.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect());
@@ -572,6 +616,18 @@ pub fn plan(
         }
     }
     self_conflicts(&news)?;
+    Ok(Prepared { ctx, news, groups })
+}
+
+/// Computes the plan. See the module docs for the order of the steps.
+pub fn plan(
+    req: &ApplyRequest<'_>,
+    zone: &Zone,
+    instances: &[Instance],
+    cfg: &EngineConfig,
+) -> Result<Plan, EngineError> {
+    let Prepared { ctx, news, groups } = prepare(req, Some(zone.apex()), cfg)?;
+    let t = req.template;
 
     // 2. The earlier instance(s) of the same template on the same host (POLICY.md 14).
     let same_template = |i: &Instance| {

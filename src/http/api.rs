@@ -294,7 +294,6 @@ async fn apply_inner(
         .await
         .map_err(|e| write_failure(&WriteError::from(e)))?;
     let result = async {
-        let cur = super::zone::load(state, &call.domain).await.map_err(|e| write_failure(&WriteError::Load(e)))?;
         let req = ApplyRequest {
             template: &call.template,
             domain: &call.domain,
@@ -303,6 +302,9 @@ async fn apply_inner(
             group_ids: groups.as_deref(),
             instance_id: &instance_id,
         };
+        let cur = super::zone::load(state, &call.domain, Some(&req))
+            .await
+            .map_err(|e| write_failure(&WriteError::Load(e)))?;
         let plan = tracing::info_span!("engine.plan")
             .in_scope(|| engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg))
             .map_err(|e| fail(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;

@@ -200,7 +200,7 @@ async fn grant_page(
             "the user may not change this domain",
         ));
     }
-    let cur = super::zone::load(state, &r.domain)
+    let cur = super::zone::load(state, &r.domain, None)
         .await
         .map_err(|e| load_failure(&e))?;
     let mut conflicts: Vec<ConflictRow> = Vec::new();

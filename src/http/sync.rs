@@ -372,9 +372,6 @@ async fn plan_now(state: &AppState, c: &Checked, session: &Session) -> Result<(P
             "the user may not change this domain",
         ));
     }
-    let cur = super::zone::load(state, &q.domain)
-        .await
-        .map_err(|e| load_failure(&e))?;
     let instance_id = q.instance_id.clone().unwrap_or_else(|| state.new_instance_id());
     let req = ApplyRequest {
         template: &c.template,
@@ -384,6 +381,9 @@ async fn plan_now(state: &AppState, c: &Checked, session: &Session) -> Result<(P
         group_ids: q.group_ids.as_deref(),
         instance_id: &instance_id,
     };
+    let cur = super::zone::load(state, &q.domain, Some(&req))
+        .await
+        .map_err(|e| load_failure(&e))?;
     let plan = tracing::info_span!("engine.plan")
         .in_scope(|| engine::plan(&req, &cur.zone, &cur.instances, &cur.cfg))
         .map_err(|e| failure(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;

@@ -31,11 +31,17 @@ pub enum LoadError {
     Store(#[from] StoreError),
 }
 
-/// Loads `domain` (lower-case, no trailing dot).
-pub async fn load(state: &AppState, domain: &str) -> Result<Current, LoadError> {
+/// Loads `domain` (lower-case, no trailing dot). With `apply`, only the RRsets a plan for it
+/// reads are asked of the backend ([`crate::engine::plan::read_scope`]: the owners the template
+/// writes, their ancestors and the recorded instances' owners), so an apply costs the same in
+/// a zone of ten records or a million; without, the whole zone is read.
+pub async fn load(
+    state: &AppState,
+    domain: &str,
+    apply: Option<&crate::engine::ApplyRequest<'_>>,
+) -> Result<Current, LoadError> {
     let hosted = state.router.hosted(domain).await?.ok_or(LoadError::NotHosted)?;
     let adapter = hosted.backend.adapter.clone();
-    let rrsets = adapter.read(&hosted.zone, &ReadFilter::All).await?;
     let instances = state.store.instances(&hosted.zone).await?;
     let caps = adapter.capabilities();
     let mut cfg = state.engine.clone();
@@ -43,6 +49,15 @@ pub async fn load(state: &AppState, domain: &str) -> Result<Current, LoadError> 
     if let RecordTypes::Only(types) = &caps.record_types {
         cfg.supported_types = Some(types.iter().cloned().collect());
     }
+    // A request the engine refuses reads the whole zone; the plan then reports the error.
+    let filter = apply
+        .and_then(|req| {
+            crate::engine::plan::read_scope(req, &instances, &cfg)
+                .ok()
+                .flatten()
+        })
+        .map_or(ReadFilter::All, ReadFilter::Names);
+    let rrsets = adapter.read(&hosted.zone, &filter).await?;
     let atomic = caps.atomicity == Atomicity::Atomic;
     Ok(Current {
         zone: Zone::from_rrsets(&hosted.zone, &rrsets),
@@ -83,7 +98,7 @@ pub async fn revert(
     let apex = format!("{domain}.");
     let lock = state.store.lock_zone(&apex).await?;
     let result = async {
-        let cur = load(state, domain).await?;
+        let cur = load(state, domain, None).await?;
         let (targets, remaining): (Vec<&Instance>, Vec<&Instance>) =
             cur.instances.iter().partition(|i| select(i));
         let Some(first) = targets.first() else {

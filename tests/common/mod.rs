@@ -25,6 +25,14 @@ impl TestApp {
     /// Starts the gateway on the embedded default with `overrides` (TOML) layered on top.
     /// Relative template and seed paths resolve against the repository.
     pub async fn spawn(overrides: &str) -> TestApp {
+        Self::spawn_with(overrides, |r| r).await
+    }
+
+    /// As [`TestApp::spawn`], with the backends passed through `wrap` first.
+    pub async fn spawn_with(
+        overrides: &str,
+        wrap: impl FnOnce(dc_gateway::backends::Router) -> dc_gateway::backends::Router,
+    ) -> TestApp {
         let data = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -46,7 +54,7 @@ impl TestApp {
             }
         }
         let config = Arc::new(config);
-        let router = server::build_router(&config).expect("backends");
+        let router = wrap(server::build_router(&config).expect("backends"));
         let templates = server::load_templates(&config).expect("templates");
         let store = dc_gateway::store::Store::open(&config.database_url())
             .await
