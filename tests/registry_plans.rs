@@ -284,7 +284,7 @@ fn plans_from_the_read_scope_equal_plans_from_the_whole_zone() {
             let Ok(first) = engine::plan(&req, &full, &[], &cfg) else {
                 continue;
             };
-            let earlier = vec![first.instance.clone()];
+            let earlier = [first.instance.clone()];
             for instances in [&[][..], &earlier[..]] {
                 let id = format!(
                     "{}/{} host={host:?} instances={}",
