@@ -32,6 +32,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== container image (Dockerfile lint)"
+scripts/container-check.sh
 echo "== doc tests"
 cargo test --workspace --locked --doc
 echo "== tests"
