@@ -34,6 +34,9 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== container image (Dockerfile lint)"
 scripts/container-check.sh
+echo "== helm chart (lint, render, Kubernetes schemas, chart tests)"
+cargo build --workspace --locked --bin dc-gateway
+DCGW_BIN="$CARGO_TARGET_DIR/debug/dc-gateway" scripts/helm-check.sh
 echo "== doc tests"
 cargo test --workspace --locked --doc
 echo "== tests"

@@ -22,6 +22,9 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Print an argon2id hash of a password read from standard input, for [[login.users]].
     Passwd(cli::serve::PasswdArgs),
+    /// Check a configuration file (layered over the embedded default, with the environment)
+    /// without starting: exit 0 when `serve` would accept it, else one line naming the fault.
+    CheckConfig(cli::serve::CheckConfigArgs),
     /// Apply a template to a zone file offline and print the result (nothing is written).
     Plan(cli::plan::PlanArgs),
     /// Run many plans in one process: JSON lines in, JSON lines out (for comparisons and
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => cli::serve::run(&args),
         Command::Passwd(args) => cli::serve::passwd(&args),
+        Command::CheckConfig(args) => cli::serve::check_config(&args),
         Command::Plan(args) => cli::plan::run(&args),
         Command::Doctor(args) => cli::doctor::run(&args),
         Command::Audit(args) => cli::audit::run(&args),

@@ -68,6 +68,43 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// The configuration file.
+    #[arg(long, env = "DCGW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Ignore `DCGW__*` environment variables (check the file alone).
+    #[arg(long)]
+    pub no_env: bool,
+}
+
+/// `dc-gateway check-config`: loads and validates the configuration as `serve` would, and
+/// builds its backends' settings and login and authorization, without listening.
+pub fn check_config(args: &CheckConfigArgs) -> ExitCode {
+    let config = match Config::load_with_env(args.config.as_deref(), !args.no_env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = crate::auth::Login::from_config(&config.login, &config.server.public_url) {
+        eprintln!("error: login: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = crate::auth::Authz::from_config(&config.authz) {
+        eprintln!("error: authz: {e}");
+        return ExitCode::from(2);
+    }
+    println!(
+        "configuration ok: {} backend(s), login {}, authz {}",
+        config.backends.len(),
+        config.login.kind,
+        config.authz.kind
+    );
+    ExitCode::SUCCESS
+}
+
+#[derive(Debug, clap::Args)]
 pub struct PasswdArgs {
     /// Read the password from this file instead of standard input.
     #[arg(long)]
