@@ -163,6 +163,31 @@ pub enum BackendKind {
         #[serde(default)]
         seed: Vec<PathBuf>,
     },
+    /// PowerDNS Authoritative through its HTTP API.
+    Powerdns {
+        /// The API's base URL, e.g. `http://pdns:8081`.
+        api_url: String,
+        /// The API key (prefer `api_key_file`).
+        #[serde(default)]
+        api_key: Option<String>,
+        /// A file holding the API key.
+        #[serde(default)]
+        api_key_file: Option<PathBuf>,
+        /// The server id in API paths.
+        #[serde(default = "default_pdns_server_id")]
+        server_id: String,
+        /// Timeout of each API request, in milliseconds.
+        #[serde(default = "default_backend_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_pdns_server_id() -> String {
+    "localhost".into()
+}
+
+fn default_backend_timeout() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -44,6 +44,31 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                     .map_err(|e| anyhow::anyhow!("backend {}: {}: {e}", b.name, dir.display()))?;
                 Arc::new(adapter)
             }
+            BackendKind::Powerdns {
+                api_url,
+                api_key,
+                api_key_file,
+                server_id,
+                timeout_ms,
+            } => {
+                let key = match (api_key, api_key_file) {
+                    (_, Some(f)) => std::fs::read_to_string(f)
+                        .map(|k| k.trim().to_string())
+                        .map_err(|e| anyhow::anyhow!("backend {}: cannot read {}: {e}", b.name, f.display()))?,
+                    (Some(k), None) => k.clone(),
+                    (None, None) => anyhow::bail!("backend {}: api_key or api_key_file is required", b.name),
+                };
+                let options = dcgw_powerdns::PowerDnsOptions {
+                    api_url: api_url.clone(),
+                    api_key: key,
+                    server_id: server_id.clone(),
+                    timeout: Duration::from_millis(*timeout_ms),
+                };
+                Arc::new(
+                    dcgw_powerdns::PowerDnsAdapter::new(options)
+                        .map_err(|e| anyhow::anyhow!("backend {}: {e}", b.name))?,
+                )
+            }
         };
         backends.push(Backend {
             name: b.name.clone(),

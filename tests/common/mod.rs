@@ -46,10 +46,11 @@ impl TestApp {
         );
         let mut config = Config::from_toml_layers(&[&toml, overrides]).expect("config");
         for b in &mut config.backends {
-            let dc_gateway::config::BackendKind::Zonefile { seed, .. } = &mut b.kind;
-            for s in seed.iter_mut() {
-                if s.is_relative() {
-                    *s = repo.join(&*s);
+            if let dc_gateway::config::BackendKind::Zonefile { seed, .. } = &mut b.kind {
+                for s in seed.iter_mut() {
+                    if s.is_relative() {
+                        *s = repo.join(&*s);
+                    }
                 }
             }
         }

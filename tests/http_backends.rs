@@ -1,0 +1,144 @@
+//! One gateway serving zones from two backends at once: the demo zone from the zone-file
+//! directory and bench.example from a real PowerDNS (scripts/services/pdns.sh; PDNS_API_URL,
+//! PDNS_API_KEY). Discovery routes by zone, applies land in the right backend, and the other
+//! backend is untouched. Skipped without PowerDNS unless DCGW_REQUIRE_PDNS=1.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestApp;
+use dc_gateway::adapter::{Adapter, ChangeSet, Expect, RRsetChange, ReadFilter};
+use dcgw_powerdns::{PowerDnsAdapter, PowerDnsOptions};
+
+fn pdns() -> Option<(String, String)> {
+    match (std::env::var("PDNS_API_URL"), std::env::var("PDNS_API_KEY")) {
+        (Ok(u), Ok(k)) => Some((u, k)),
+        _ => {
+            assert!(
+                std::env::var("DCGW_REQUIRE_PDNS").as_deref() != Ok("1"),
+                "DCGW_REQUIRE_PDNS=1 but PDNS_API_URL is not set"
+            );
+            eprintln!("skipped: no PowerDNS");
+            None
+        }
+    }
+}
+
+fn form(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in ["query", "digest", "csrf"] {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).map(|i| i + marker.len()).expect("field");
+        let end = html[start..].find('"').expect("end") + start;
+        out.push((name.to_string(), html[start..end].replace("&amp;", "&").replace("&#x2F;", "/")));
+    }
+    out.push(("decision".into(), "approve".into()));
+    out
+}
+
+#[tokio::test]
+async fn zones_route_to_their_backend_and_applies_land_there() {
+    let Some((url, key)) = pdns() else { return };
+    let direct = Arc::new(PowerDnsAdapter::new(PowerDnsOptions::new(&url, &key)).expect("adapter"));
+    // A clean bench.example: only what PowerDNS created (SOA, NS).
+    let current = direct.read("bench.example.", &ReadFilter::All).await.expect("read");
+    let cleanup: Vec<RRsetChange> = current
+        .iter()
+        .filter(|s| s.rtype != "SOA" && s.rtype != "NS")
+        .map(|s| RRsetChange {
+            name: s.name.clone(),
+            rtype: s.rtype.clone(),
+            expect: Expect::Any,
+            new: None,
+        })
+        .collect();
+    direct
+        .apply(&ChangeSet {
+            zone: "bench.example.".into(),
+            changes: cleanup,
+        })
+        .await
+        .expect("clean");
+
+    let app = TestApp::spawn(&format!(
+        r#"
+[[backends]]
+name = "local"
+kind = "zonefile"
+zones = ["example.com"]
+dir = "zones"
+seed = ["config/example.com.zone"]
+
+[[backends]]
+name = "pdns"
+kind = "powerdns"
+zones = ["*.example"]
+api_url = "{url}"
+api_key = "{key}"
+timeout_ms = 5000
+
+[[authz.rules]]
+user = "demo"
+zones = ["example.com", "bench.example"]
+"#
+    ))
+    .await;
+    let c = TestApp::client();
+    for (domain, status) in [("bench.example", 200), ("example.com", 200), ("unknown.example", 404), ("example.org", 404)] {
+        let r = c.get(app.url(&format!("/v2/{domain}/settings"))).send().await.expect("settings");
+        assert_eq!(r.status(), status, "{domain}");
+    }
+    let r = c
+        .get(app.url("/v2/bench.example/settings"))
+        .send()
+        .await
+        .expect("settings")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(r["nameServers"], serde_json::json!(["ns1.bench.example", "ns2.bench.example"]), "{r}");
+
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let local_before = app.zone_text("example.com");
+    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
+    let html = c
+        .get(app.url(&format!("{apply}?domain=bench.example&ip=192.0.2.77&token=pd1")))
+        .send()
+        .await
+        .expect("consent")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains("192.0.2.77"), "{html}");
+    assert!(!html.contains("one record set at a time"), "PowerDNS applies atomically");
+    let r = c.post(app.url(apply)).form(&form(&html)).send().await.expect("approve");
+    assert_eq!(r.status(), 200);
+
+    let mut after = direct.read("bench.example.", &ReadFilter::All).await.expect("read");
+    after.retain(|s| s.rtype != "SOA" && s.rtype != "NS");
+    after.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
+    let got: Vec<(String, String, Vec<String>)> = after.into_iter().map(|s| (s.name, s.rtype, s.data)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("_demo-verify.bench.example.".into(), "TXT".into(), vec!["\"demo-verification=pd1\"".into()]),
+            ("bench.example.".into(), "A".into(), vec!["192.0.2.77".into()]),
+            (
+                "bench.example.".into(),
+                "TXT".into(),
+                vec!["\"v=spf1 include:_spf.demo.dc-gateway.example ~all\"".into()]
+            ),
+            ("www.bench.example.".into(), "CNAME".into(), vec!["bench.example.".into()]),
+        ]
+    );
+    assert_eq!(app.zone_text("example.com"), local_before, "the zone-file backend is untouched");
+    let instances = app.state.store.instances("bench.example.").await.expect("state");
+    assert_eq!(instances.len(), 1);
+}
