@@ -1,6 +1,8 @@
 //! Routing zones to backends: each configured backend serves the zones its patterns match.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dcgw_adapter::{Adapter, AdapterError};
 
@@ -60,7 +62,14 @@ pub struct Backend {
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     backends: Vec<Backend>,
+    /// Apexes a backend confirmed hosting, and when: asked again after [`HOSTED_TTL`]. Only
+    /// positive answers are kept, so a zone created on the backend is found at once; a zone
+    /// deleted there keeps being routed for at most the TTL, and its reads then fail.
+    hosted: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// How long a confirmed zone is trusted without asking the backend again.
+pub const HOSTED_TTL: Duration = Duration::from_secs(60);
 
 /// A zone hosted by a backend.
 #[derive(Debug, Clone)]
@@ -72,12 +81,16 @@ pub struct Hosted<'a> {
 
 impl Router {
     pub fn new(backends: Vec<Backend>) -> Router {
-        Router { backends }
+        Router {
+            backends,
+            hosted: Arc::default(),
+        }
     }
 
     /// The same backends, each wrapped so its calls are traced and measured.
     pub fn instrumented(self, metrics: &crate::telemetry::Metrics) -> Router {
         Router {
+            hosted: self.hosted,
             backends: self
                 .backends
                 .into_iter()
@@ -116,8 +129,21 @@ impl Router {
             return Ok(None);
         };
         let apex = dcgw_adapter::absolute(domain);
+        let key = format!("{}\n{apex}", backend.name);
+        let fresh = |t: &Instant| t.elapsed() < HOSTED_TTL;
+        if let Ok(cache) = self.hosted.lock()
+            && cache.get(&key).is_some_and(fresh)
+        {
+            return Ok(Some(Hosted { backend, zone: apex }));
+        }
         match backend.adapter.find_zone(&apex).await? {
-            Some(z) if z == apex => Ok(Some(Hosted { backend, zone: z })),
+            Some(z) if z == apex => {
+                if let Ok(mut cache) = self.hosted.lock() {
+                    cache.retain(|_, t| fresh(t));
+                    cache.insert(key, Instant::now());
+                }
+                Ok(Some(Hosted { backend, zone: z }))
+            }
             _ => Ok(None),
         }
     }

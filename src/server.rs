@@ -52,9 +52,13 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                 timeout_ms,
             } => {
                 let key = match (api_key, api_key_file) {
-                    (_, Some(f)) => std::fs::read_to_string(f)
-                        .map(|k| k.trim().to_string())
-                        .map_err(|e| anyhow::anyhow!("backend {}: cannot read {}: {e}", b.name, f.display()))?,
+                    (_, Some(f)) => {
+                        std::fs::read_to_string(f)
+                            .map(|k| k.trim().to_string())
+                            .map_err(|e| {
+                                anyhow::anyhow!("backend {}: cannot read {}: {e}", b.name, f.display())
+                            })?
+                    }
                     (Some(k), None) => k.clone(),
                     (None, None) => anyhow::bail!("backend {}: api_key or api_key_file is required", b.name),
                 };

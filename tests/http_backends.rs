@@ -31,7 +31,10 @@ fn form(html: &str) -> Vec<(String, String)> {
         let marker = format!("name=\"{name}\" value=\"");
         let start = html.find(&marker).map(|i| i + marker.len()).expect("field");
         let end = html[start..].find('"').expect("end") + start;
-        out.push((name.to_string(), html[start..end].replace("&amp;", "&").replace("&#x2F;", "/")));
+        out.push((
+            name.to_string(),
+            html[start..end].replace("&amp;", "&").replace("&#x2F;", "/"),
+        ));
     }
     out.push(("decision".into(), "approve".into()));
     out
@@ -42,7 +45,10 @@ async fn zones_route_to_their_backend_and_applies_land_there() {
     let Some((url, key)) = pdns() else { return };
     let direct = Arc::new(PowerDnsAdapter::new(PowerDnsOptions::new(&url, &key)).expect("adapter"));
     // A clean bench.example: only what PowerDNS created (SOA, NS).
-    let current = direct.read("bench.example.", &ReadFilter::All).await.expect("read");
+    let current = direct
+        .read("bench.example.", &ReadFilter::All)
+        .await
+        .expect("read");
     let cleanup: Vec<RRsetChange> = current
         .iter()
         .filter(|s| s.rtype != "SOA" && s.rtype != "NS")
@@ -85,8 +91,17 @@ zones = ["example.com", "bench.example"]
     ))
     .await;
     let c = TestApp::client();
-    for (domain, status) in [("bench.example", 200), ("example.com", 200), ("unknown.example", 404), ("example.org", 404)] {
-        let r = c.get(app.url(&format!("/v2/{domain}/settings"))).send().await.expect("settings");
+    for (domain, status) in [
+        ("bench.example", 200),
+        ("example.com", 200),
+        ("unknown.example", 404),
+        ("example.org", 404),
+    ] {
+        let r = c
+            .get(app.url(&format!("/v2/{domain}/settings")))
+            .send()
+            .await
+            .expect("settings");
         assert_eq!(r.status(), status, "{domain}");
     }
     let r = c
@@ -97,7 +112,11 @@ zones = ["example.com", "bench.example"]
         .json::<serde_json::Value>()
         .await
         .expect("json");
-    assert_eq!(r["nameServers"], serde_json::json!(["ns1.bench.example", "ns2.bench.example"]), "{r}");
+    assert_eq!(
+        r["nameServers"],
+        serde_json::json!(["ns1.bench.example", "ns2.bench.example"]),
+        "{r}"
+    );
 
     let r = c
         .post(app.url("/login"))
@@ -117,28 +136,52 @@ zones = ["example.com", "bench.example"]
         .await
         .expect("body");
     assert!(html.contains("192.0.2.77"), "{html}");
-    assert!(!html.contains("one record set at a time"), "PowerDNS applies atomically");
-    let r = c.post(app.url(apply)).form(&form(&html)).send().await.expect("approve");
+    assert!(
+        !html.contains("one record set at a time"),
+        "PowerDNS applies atomically"
+    );
+    let r = c
+        .post(app.url(apply))
+        .form(&form(&html))
+        .send()
+        .await
+        .expect("approve");
     assert_eq!(r.status(), 200);
 
-    let mut after = direct.read("bench.example.", &ReadFilter::All).await.expect("read");
+    let mut after = direct
+        .read("bench.example.", &ReadFilter::All)
+        .await
+        .expect("read");
     after.retain(|s| s.rtype != "SOA" && s.rtype != "NS");
     after.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
-    let got: Vec<(String, String, Vec<String>)> = after.into_iter().map(|s| (s.name, s.rtype, s.data)).collect();
+    let got: Vec<(String, String, Vec<String>)> =
+        after.into_iter().map(|s| (s.name, s.rtype, s.data)).collect();
     assert_eq!(
         got,
         vec![
-            ("_demo-verify.bench.example.".into(), "TXT".into(), vec!["\"demo-verification=pd1\"".into()]),
+            (
+                "_demo-verify.bench.example.".into(),
+                "TXT".into(),
+                vec!["\"demo-verification=pd1\"".into()]
+            ),
             ("bench.example.".into(), "A".into(), vec!["192.0.2.77".into()]),
             (
                 "bench.example.".into(),
                 "TXT".into(),
                 vec!["\"v=spf1 include:_spf.demo.dc-gateway.example ~all\"".into()]
             ),
-            ("www.bench.example.".into(), "CNAME".into(), vec!["bench.example.".into()]),
+            (
+                "www.bench.example.".into(),
+                "CNAME".into(),
+                vec!["bench.example.".into()]
+            ),
         ]
     );
-    assert_eq!(app.zone_text("example.com"), local_before, "the zone-file backend is untouched");
+    assert_eq!(
+        app.zone_text("example.com"),
+        local_before,
+        "the zone-file backend is untouched"
+    );
     let instances = app.state.store.instances("bench.example.").await.expect("state");
     assert_eq!(instances.len(), 1);
 }

@@ -48,7 +48,10 @@ webserver-port=$API_PORT
 webserver-allow-from=127.0.0.0/8
 CONF
   local extra=()
-  if [ "$(id -u)" -eq 0 ] && id pdns >/dev/null 2>&1; then chown -R pdns:pdns "$DIR"; extra=(--setuid=pdns --setgid=pdns); fi
+  if [ "$(id -u)" -eq 0 ] && id pdns >/dev/null 2>&1; then
+    # pdns_server drops to the pdns user, which must reach $DIR (RUN_ROOT may be a 0700 mktemp dir).
+    chown -R pdns:pdns "$DIR"; chmod a+x "$RUN_ROOT"; extra=(--setuid=pdns --setgid=pdns)
+  fi
   nohup pdns_server --config-dir="$DIR" "${extra[@]}" >"$DIR/pdns.log" 2>&1 &
   echo $! > "$DIR/pdns.pid"
   wait_for "pdns API" 20 curl -sf -H "X-API-Key: $API_KEY" "$API" || { cat "$DIR/pdns.log" >&2; return 1; }

@@ -64,8 +64,8 @@ impl PowerDnsOptions {
 
 /// The record types PowerDNS accepts through the API that dc-gateway writes.
 const TYPES: &[&str] = &[
-    "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "LOC", "MX", "NAPTR", "NS", "PTR", "SOA", "SPF", "SRV", "SSHFP",
-    "SVCB", "TLSA", "TXT",
+    "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "LOC", "MX", "NAPTR", "NS", "PTR", "SOA", "SPF", "SRV",
+    "SSHFP", "SVCB", "TLSA", "TXT",
 ];
 
 /// The PowerDNS adapter.
@@ -176,7 +176,11 @@ impl PowerDnsAdapter {
     /// 500 when the database is busy, e.g. SQLite's "database is locked"; every request the
     /// adapter sends is idempotent: reads, and PATCHes of whole RRsets made under the zone
     /// lock). Connection failures and timeouts are not retried here: the caller decides.
-    async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response, AdapterError> {
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<reqwest::Response, AdapterError> {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
@@ -194,7 +198,11 @@ impl PowerDnsAdapter {
         }
     }
 
-    async fn send_once(&self, req: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response, AdapterError> {
+    async fn send_once(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<reqwest::Response, AdapterError> {
         let resp = req
             .header("X-API-Key", &self.key)
             .header("Accept", "application/json")
@@ -216,17 +224,26 @@ impl PowerDnsAdapter {
             .map(|e| e.error)
             .unwrap_or_else(|_| body.chars().take(200).collect());
         Err(match status.as_u16() {
-            401 | 403 => AdapterError::Unauthorized(format!("{what}: PowerDNS refused the API key ({status})")),
+            401 | 403 => {
+                AdapterError::Unauthorized(format!("{what}: PowerDNS refused the API key ({status})"))
+            }
             404 => AdapterError::ZoneNotFound(what.to_string()),
             429 => AdapterError::Throttled { retry_after },
             400 | 422 => AdapterError::Rejected(format!("{what}: {message}")),
-            s if s >= 500 => AdapterError::Transient(format!("{what}: PowerDNS answered {status}: {message}")),
+            s if s >= 500 => {
+                AdapterError::Transient(format!("{what}: PowerDNS answered {status}: {message}"))
+            }
             _ => AdapterError::Rejected(format!("{what}: PowerDNS answered {status}: {message}")),
         })
     }
 
     /// The RRsets of `zone`, all of them or those at one owner (and type).
-    async fn fetch(&self, zone: &str, owner: Option<&str>, rtype: Option<&str>) -> Result<Vec<RRset>, AdapterError> {
+    async fn fetch(
+        &self,
+        zone: &str,
+        owner: Option<&str>,
+        rtype: Option<&str>,
+    ) -> Result<Vec<RRset>, AdapterError> {
         let mut req = self.http.get(format!("{}/zones/{}", self.base, zone_id(zone)));
         if let Some(o) = owner {
             req = req.query(&[("rrset_name", o)]);
@@ -246,10 +263,31 @@ impl PowerDnsAdapter {
             .filter(|s| owner.is_none_or(|o| s.name.eq_ignore_ascii_case(o)))
             .filter(|s| rtype.is_none_or(|t| s.rtype.eq_ignore_ascii_case(t)))
             .filter_map(|s| {
-                let data: Vec<String> = s.records.into_iter().filter(|r| !r.disabled).map(|r| r.content).collect();
-                (!data.is_empty()).then(|| RRset::new(s.name.to_ascii_lowercase(), s.rtype.to_ascii_uppercase(), s.ttl.unwrap_or(0), data))
+                let data: Vec<String> = s
+                    .records
+                    .into_iter()
+                    .filter(|r| !r.disabled)
+                    .map(|r| r.content)
+                    .collect();
+                (!data.is_empty()).then(|| {
+                    RRset::new(
+                        s.name.to_ascii_lowercase(),
+                        s.rtype.to_ascii_uppercase(),
+                        s.ttl.unwrap_or(0),
+                        data,
+                    )
+                })
             })
             .collect())
+    }
+}
+
+impl PowerDnsAdapter {
+    /// The RRsets at `owners`, one `rrset_name` request per owner, sent concurrently.
+    async fn fetch_owners(&self, zone: &str, owners: BTreeSet<String>) -> Result<Vec<RRset>, AdapterError> {
+        let reads = owners.iter().map(|o| self.fetch(zone, Some(o), None));
+        let sets = futures_util::future::try_join_all(reads).await?;
+        Ok(sets.into_iter().flatten().collect())
     }
 }
 
@@ -302,12 +340,8 @@ impl Adapter for PowerDnsAdapter {
         match filter {
             ReadFilter::All => self.fetch(&zone, None, None).await,
             ReadFilter::Names(names) => {
-                let mut out = Vec::new();
                 let unique: BTreeSet<String> = names.iter().map(|n| absolute(n)).collect();
-                for n in unique {
-                    out.extend(self.fetch(&zone, Some(&n), None).await?);
-                }
-                Ok(out)
+                self.fetch_owners(&zone, unique).await
             }
         }
     }
@@ -319,12 +353,20 @@ impl Adapter for PowerDnsAdapter {
         let zone = absolute(&changes.zone);
         let lock = self.lock_for(&zone);
         let _held = lock.lock().await;
-        for c in &changes.changes {
-            if c.expect == Expect::Any {
-                continue;
-            }
-            let current = self.fetch(&zone, Some(&absolute(&c.name)), Some(&c.rtype)).await?;
-            if !c.expect.matches(current.first()) {
+        // The owners with a precondition, each read once (all at the same time).
+        let owners: BTreeSet<String> = changes
+            .changes
+            .iter()
+            .filter(|c| c.expect != Expect::Any)
+            .map(|c| absolute(&c.name))
+            .collect();
+        let current = self.fetch_owners(&zone, owners).await?;
+        for c in changes.changes.iter().filter(|c| c.expect != Expect::Any) {
+            let name = absolute(&c.name);
+            let set = current
+                .iter()
+                .find(|s| s.name == name && s.rtype.eq_ignore_ascii_case(&c.rtype));
+            if !c.expect.matches(set) {
                 return Err(AdapterError::PreconditionFailed {
                     name: c.name.clone(),
                     rtype: c.rtype.clone(),
@@ -374,7 +416,10 @@ mod tests {
     #[test]
     fn zone_ids_are_escaped() {
         assert_eq!(zone_id("example.com"), "example.com.");
-        assert_eq!(zone_id("0/26.2.0.192.in-addr.arpa."), "0=2F26.2.0.192.in-addr.arpa.");
+        assert_eq!(
+            zone_id("0/26.2.0.192.in-addr.arpa."),
+            "0=2F26.2.0.192.in-addr.arpa."
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ fn delete(name: &str, rtype: &str) -> RRsetChange {
 
 async fn names(a: &PowerDnsAdapter, owners: &[&str]) -> Vec<RRset> {
     let mut v = a
-        .read(ZONE, &ReadFilter::Names(owners.iter().map(|s| s.to_string()).collect()))
+        .read(
+            ZONE,
+            &ReadFilter::Names(owners.iter().map(|s| s.to_string()).collect()),
+        )
         .await
         .expect("read back");
     v.sort_by(|x, y| (&x.name, &x.rtype).cmp(&(&y.name, &y.rtype)));
@@ -123,22 +126,40 @@ async fn unreachable_slow_and_failing_servers_are_transient_and_change_nothing()
         drop(l);
         format!("http://{a}")
     };
-    let e = adapter(&closed, &key, 2000).apply(&change).await.expect_err("refused");
+    let e = adapter(&closed, &key, 2000)
+        .apply(&change)
+        .await
+        .expect_err("refused");
     assert!(matches!(e, AdapterError::Transient(_)), "{e:?}");
     assert_no_key(&e, &key);
-    let e = adapter(&closed, &key, 2000).find_zone(owner).await.expect_err("refused");
+    let e = adapter(&closed, &key, 2000)
+        .find_zone(owner)
+        .await
+        .expect_err("refused");
     assert!(matches!(e, AdapterError::Transient(_)), "{e:?}");
 
     // Slow: accepts and never answers.
     let slow = stub(200, None).await;
-    let e = adapter(&slow, &key, 300).apply(&change).await.expect_err("timeout");
-    assert!(matches!(e, AdapterError::Transient(ref m) if m.contains("timed out")), "{e:?}");
+    let e = adapter(&slow, &key, 300)
+        .apply(&change)
+        .await
+        .expect_err("timeout");
+    assert!(
+        matches!(e, AdapterError::Transient(ref m) if m.contains("timed out")),
+        "{e:?}"
+    );
     assert_no_key(&e, &key);
 
     // 5xx.
     let broken = stub(500, Some(Duration::ZERO)).await;
-    let e = adapter(&broken, &key, 2000).read(ZONE, &ReadFilter::All).await.expect_err("500");
-    assert!(matches!(e, AdapterError::Transient(ref m) if m.contains("500")), "{e:?}");
+    let e = adapter(&broken, &key, 2000)
+        .read(ZONE, &ReadFilter::All)
+        .await
+        .expect_err("500");
+    assert!(
+        matches!(e, AdapterError::Transient(ref m) if m.contains("500")),
+        "{e:?}"
+    );
     assert_no_key(&e, &key);
 
     assert_eq!(names(&real, &[owner]).await, before, "the zone is unchanged");
@@ -151,7 +172,11 @@ async fn a_change_set_refused_halfway_leaves_the_zone_unchanged() {
     let (first, second) = ("tk-half-a.testkit.example.", "tk-half-b.testkit.example.");
     a.apply(&ChangeSet {
         zone: ZONE.into(),
-        changes: vec![delete(first, "A"), replace(second, "A", &["192.0.2.7"]), delete(second, "CNAME")],
+        changes: vec![
+            delete(first, "A"),
+            replace(second, "A", &["192.0.2.7"]),
+            delete(second, "CNAME"),
+        ],
     })
     .await
     .expect("clean");
@@ -168,8 +193,15 @@ async fn a_change_set_refused_halfway_leaves_the_zone_unchanged() {
         })
         .await
         .expect_err("refused");
-    assert!(matches!(e, AdapterError::Rejected(ref m) if m.contains("Conflicts")), "{e:?}");
-    assert_eq!(names(&a, &[first, second]).await, before, "none of the change set was applied");
+    assert!(
+        matches!(e, AdapterError::Rejected(ref m) if m.contains("Conflicts")),
+        "{e:?}"
+    );
+    assert_eq!(
+        names(&a, &[first, second]).await,
+        before,
+        "none of the change set was applied"
+    );
     assert!(names(&a, &[first]).await.is_empty());
 }
 
@@ -177,7 +209,10 @@ async fn a_change_set_refused_halfway_leaves_the_zone_unchanged() {
 async fn a_wrong_key_is_unauthorized_and_never_printed() {
     let Some((url, key)) = live() else { return };
     let wrong = "wrong-key-0123456789";
-    let e = adapter(&url, wrong, 5000).read(ZONE, &ReadFilter::All).await.expect_err("401");
+    let e = adapter(&url, wrong, 5000)
+        .read(ZONE, &ReadFilter::All)
+        .await
+        .expect_err("401");
     assert!(matches!(e, AdapterError::Unauthorized(_)), "{e:?}");
     assert_no_key(&e, wrong);
     assert_no_key(&e, &key);
@@ -218,5 +253,11 @@ async fn a_failed_precondition_changes_nothing() {
         .await
         .expect("a name in no zone is not an error");
     assert_eq!(e, None);
-    assert_eq!(a.find_zone("deep.tk-pre.testkit.example.").await.expect("zone").as_deref(), Some(ZONE));
+    assert_eq!(
+        a.find_zone("deep.tk-pre.testkit.example.")
+            .await
+            .expect("zone")
+            .as_deref(),
+        Some(ZONE)
+    );
 }
