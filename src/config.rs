@@ -180,6 +180,23 @@ pub enum BackendKind {
         #[serde(default = "default_backend_timeout")]
         timeout_ms: u64,
     },
+    /// Cloudflare DNS through the v4 API with an API token.
+    Cloudflare {
+        /// Default `https://api.cloudflare.com/client/v4`.
+        #[serde(default = "default_cloudflare_url")]
+        api_url: String,
+        /// The API token (prefer `api_token_file`); it needs Zone:Read and DNS:Edit.
+        #[serde(default)]
+        api_token: Option<String>,
+        #[serde(default)]
+        api_token_file: Option<PathBuf>,
+        #[serde(default = "default_backend_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_cloudflare_url() -> String {
+    "https://api.cloudflare.com/client/v4".into()
 }
 
 fn default_pdns_server_id() -> String {

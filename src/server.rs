@@ -51,17 +51,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                 server_id,
                 timeout_ms,
             } => {
-                let key = match (api_key, api_key_file) {
-                    (_, Some(f)) => {
-                        std::fs::read_to_string(f)
-                            .map(|k| k.trim().to_string())
-                            .map_err(|e| {
-                                anyhow::anyhow!("backend {}: cannot read {}: {e}", b.name, f.display())
-                            })?
-                    }
-                    (Some(k), None) => k.clone(),
-                    (None, None) => anyhow::bail!("backend {}: api_key or api_key_file is required", b.name),
-                };
+                let key = secret(&b.name, "api_key", api_key.as_deref(), api_key_file.as_deref())?;
                 let options = dcgw_powerdns::PowerDnsOptions {
                     api_url: api_url.clone(),
                     api_key: key,
@@ -73,6 +63,26 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                         .map_err(|e| anyhow::anyhow!("backend {}: {e}", b.name))?,
                 )
             }
+            BackendKind::Cloudflare {
+                api_url,
+                api_token,
+                api_token_file,
+                timeout_ms,
+            } => {
+                let token = secret(
+                    &b.name,
+                    "api_token",
+                    api_token.as_deref(),
+                    api_token_file.as_deref(),
+                )?;
+                let mut options = dcgw_cloudflare::CloudflareOptions::new(token);
+                options.api_url = api_url.clone();
+                options.timeout = Duration::from_millis(*timeout_ms);
+                Arc::new(
+                    dcgw_cloudflare::CloudflareAdapter::new(options)
+                        .map_err(|e| anyhow::anyhow!("backend {}: {e}", b.name))?,
+                )
+            }
         };
         backends.push(Backend {
             name: b.name.clone(),
@@ -81,6 +91,22 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
         });
     }
     Ok(Router::new(backends))
+}
+
+/// A backend credential: the file's content (trimmed) when `file` is set, else the value.
+fn secret(
+    backend: &str,
+    key: &str,
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    match (value, file) {
+        (_, Some(f)) => std::fs::read_to_string(f)
+            .map(|k| k.trim().to_string())
+            .map_err(|e| anyhow::anyhow!("backend {backend}: cannot read {}: {e}", f.display())),
+        (Some(v), None) => Ok(v.to_string()),
+        (None, None) => anyhow::bail!("backend {backend}: {key} or {key}_file is required"),
+    }
 }
 
 /// Loads the templates, logging every file that is not served.

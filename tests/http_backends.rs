@@ -185,3 +185,126 @@ zones = ["example.com", "bench.example"]
     let instances = app.state.store.instances("bench.example.").await.expect("state");
     assert_eq!(instances.len(), 1);
 }
+
+#[tokio::test]
+async fn one_config_serves_zone_files_powerdns_and_cloudflare_at_once() {
+    let Some((url, key)) = pdns() else { return };
+    let (Ok(cf_url), Ok(cf_token)) = (std::env::var("CF_API_URL"), std::env::var("CF_API_TOKEN")) else {
+        assert!(
+            std::env::var("DCGW_REQUIRE_CLOUDFLARE").as_deref() != Ok("1"),
+            "DCGW_REQUIRE_CLOUDFLARE=1 but CF_API_URL is not set"
+        );
+        return;
+    };
+    let mut o = dcgw_cloudflare::CloudflareOptions::new(&cf_token);
+    o.api_url = cf_url.clone();
+    let cf = dcgw_cloudflare::CloudflareAdapter::new(o).expect("cloudflare");
+    let app = TestApp::spawn(&format!(
+        r#"
+[[backends]]
+name = "local"
+kind = "zonefile"
+zones = ["example.com"]
+dir = "zones"
+seed = ["config/example.com.zone"]
+
+[[backends]]
+name = "pdns"
+kind = "powerdns"
+zones = ["bench.example"]
+api_url = "{url}"
+api_key = "{key}"
+
+[[backends]]
+name = "cf"
+kind = "cloudflare"
+zones = ["gw.example"]
+api_url = "{cf_url}"
+api_token = "{cf_token}"
+
+[[authz.rules]]
+user = "demo"
+zones = ["example.com", "bench.example", "gw.example"]
+"#
+    ))
+    .await;
+    let c = TestApp::client();
+    for domain in ["example.com", "bench.example", "gw.example"] {
+        let r = c
+            .get(app.url(&format!("/v2/{domain}/settings")))
+            .send()
+            .await
+            .expect("settings");
+        assert_eq!(r.status(), 200, "{domain}");
+    }
+    let settings: serde_json::Value = c
+        .get(app.url("/v2/gw.example/settings"))
+        .send()
+        .await
+        .expect("settings")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        settings["nameServers"],
+        serde_json::json!(["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]),
+        "the zone's Cloudflare name servers"
+    );
+    // The demo template's types are all writable on Cloudflare: the template query answers.
+    let r = c
+        .get(app.url("/v2/domainTemplates/providers/demo.dc-gateway.example/services/website"))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(r.status(), 200);
+
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
+    let html = c
+        .get(app.url(&format!("{apply}?domain=gw.example&ip=192.0.2.78&token=cf1")))
+        .send()
+        .await
+        .expect("consent")
+        .text()
+        .await
+        .expect("body");
+    let r = c
+        .post(app.url(apply))
+        .form(&form(&html))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(r.status(), 200);
+    let mut sets = cf.read("gw.example.", &ReadFilter::All).await.expect("read");
+    sets.retain(|s| s.rtype != "NS");
+    sets.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
+    let got: Vec<(String, String, Vec<String>)> =
+        sets.into_iter().map(|s| (s.name, s.rtype, s.data)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "_demo-verify.gw.example.".into(),
+                "TXT".into(),
+                vec!["\"demo-verification=cf1\"".into()]
+            ),
+            ("gw.example.".into(), "A".into(), vec!["192.0.2.78".into()]),
+            (
+                "gw.example.".into(),
+                "TXT".into(),
+                vec!["\"v=spf1 include:_spf.demo.dc-gateway.example ~all\"".into()]
+            ),
+            (
+                "www.gw.example.".into(),
+                "CNAME".into(),
+                vec!["gw.example.".into()]
+            ),
+        ]
+    );
+}

@@ -388,6 +388,8 @@ fn soa_sans_serial(data: &str) -> String {
 
 /// `apex_records`: a TXT and an MX added at the apex (beside any already there) read back,
 /// the SOA (but its serial) and NS stay as they were, and removing them restores the apex.
+/// The apex NS set must be readable; an SOA is compared when the backend lists one (some APIs,
+/// Cloudflare's among them, do not expose the SOA as a record).
 pub async fn apex_records(adapter: Arc<dyn Adapter>, zone: &str) -> Result<Outcome, Failure> {
     let ctx = Ctx::new("apex_records", adapter, zone);
     let types = ctx.adapter.capabilities().record_types.clone();
@@ -397,9 +399,10 @@ pub async fn apex_records(adapter: Arc<dyn Adapter>, zone: &str) -> Result<Outco
     let apex = ctx.zone.clone();
     let before = ctx.read(&ReadFilter::Names(vec![apex.clone()])).await?;
     let get = |sets: &[RRset], t: &str| sets.iter().find(|s| s.name == apex && s.rtype == t).cloned();
-    let (Some(soa0), Some(ns0)) = (get(&before, "SOA"), get(&before, "NS")) else {
+    let soa0 = get(&before, "SOA");
+    let Some(ns0) = get(&before, "NS") else {
         return Err(ctx.fail(
-            format!("the zone {apex} to hold SOA and NS at its apex"),
+            format!("the zone {apex} to hold NS at its apex"),
             format!(
                 "apex RRsets {:?}",
                 before.iter().map(|s| &s.rtype).collect::<Vec<_>>()
@@ -441,8 +444,10 @@ pub async fn apex_records(adapter: Arc<dyn Adapter>, zone: &str) -> Result<Outco
 
     let check_soa_ns = |sets: &[RRset], when: &str| -> Result<(), Failure> {
         let soa = get(sets, "SOA").map(|s| s.data.iter().map(|d| soa_sans_serial(d)).collect::<Vec<_>>());
-        let want = soa0.data.iter().map(|d| soa_sans_serial(d)).collect::<Vec<_>>();
-        if soa.as_ref() != Some(&want) {
+        let want = soa0
+            .as_ref()
+            .map(|s| s.data.iter().map(|d| soa_sans_serial(d)).collect::<Vec<_>>());
+        if soa != want {
             return Err(ctx.fail(
                 format!("{when}: the apex SOA unchanged but for its serial: {want:?}"),
                 debug(soa),
