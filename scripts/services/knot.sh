@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Knot DNS (Debian's `knot`) on 127.0.0.1:$KNOT_PORT (default 5302) for the tests: the zones in
 # $KNOT_ZONES, each updatable (RFC 2136) with one TSIG key, so tests publish the records they
-# need (_domainconnect TXT, signing keys). Writes KNOT_DNS and KNOT_TSIG to $RUN_ROOT/knot/env.
+# need (_domainconnect TXT, signing keys), and rfc2136*.example for the RFC 2136 adapter's tests.
+# Writes KNOT_DNS and KNOT_TSIG to $RUN_ROOT/knot/env.
 # usage: knot.sh install | start | stop | status
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd); . "$HERE/../lib.sh"
 
 DIR=$RUN_ROOT/knot
 PORT=${KNOT_PORT:-5302}
-ZONES=${KNOT_ZONES:-example.com keys.sp.example}
+ZONES=${KNOT_ZONES:-example.com keys.sp.example rfc2136.example rfc2136-faults.example}
 KEY_NAME=dcgw-test
 KEY_SECRET=${KNOT_TSIG_SECRET:-ZGNndy10ZXN0LXRzaWctc2VjcmV0LTAxMjM0NTY3ODk=}
 
