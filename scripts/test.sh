@@ -16,14 +16,14 @@ fi
 
 # Real servers the tests use, on 127.0.0.1 (stopped again on exit).
 export RUN_ROOT="${RUN_ROOT:-$(mktemp -d /tmp/dcgw-run.XXXXXX)}"
-SERVICES=(postgres knot chromium oidc pdns cloudflare)
+SERVICES=(postgres knot bind9 chromium oidc pdns moto cloudflare)
 stop_services() { for s in "${SERVICES[@]}"; do scripts/services/$s.sh stop || true; done; }
 trap stop_services EXIT
 for s in "${SERVICES[@]}"; do
   scripts/services/$s.sh start
   set -a; . "$RUN_ROOT/$s/env"; set +a
 done
-export DCGW_REQUIRE_POSTGRES=1 DCGW_REQUIRE_KNOT=1 DCGW_REQUIRE_BROWSER=1 DCGW_REQUIRE_OIDC=1 DCGW_REQUIRE_PDNS=1 DCGW_REQUIRE_CLOUDFLARE=1
+export DCGW_REQUIRE_POSTGRES=1 DCGW_REQUIRE_KNOT=1 DCGW_REQUIRE_BIND=1 DCGW_REQUIRE_BROWSER=1 DCGW_REQUIRE_OIDC=1 DCGW_REQUIRE_PDNS=1 DCGW_REQUIRE_MOTO=1 DCGW_REQUIRE_CLOUDFLARE=1
 # The Service Provider's client for the end-to-end test.
 DCGW_E2E_PYTHON=$(scripts/setup-e2e.sh)
 export DCGW_E2E_PYTHON DCGW_REQUIRE_E2E=1

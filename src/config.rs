@@ -142,17 +142,39 @@ pub struct DnsConfig {
 }
 
 /// One DNS backend and the zones routed to it.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// `name`, `zones` and `kind` are common; the other keys belong to the kind, and a key the
+/// kind does not have is refused (so a misspelt credential key fails at start).
+#[derive(Debug, Clone)]
 pub struct BackendConfig {
     pub name: String,
     /// Zone patterns: `example.com` (that zone), `*.example.com` (zones below it), `*` (any).
     pub zones: Vec<String>,
-    #[serde(flatten)]
     pub kind: BackendKind,
 }
 
+impl<'de> Deserialize<'de> for BackendConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map: serde_json::Map<String, serde_json::Value> = Deserialize::deserialize(d)?;
+        let name = match map.remove("name") {
+            Some(serde_json::Value::String(n)) => n,
+            Some(_) => return Err(D::Error::custom("backend `name` must be a string")),
+            None => return Err(D::Error::missing_field("name")),
+        };
+        let zones: Vec<String> = match map.remove("zones") {
+            Some(z) => serde_json::from_value(z)
+                .map_err(|e| D::Error::custom(format!("backend {name:?}: `zones` must be a list of strings: {e}")))?,
+            None => return Err(D::Error::custom(format!("backend {name:?}: missing field `zones`"))),
+        };
+        let kind = BackendKind::deserialize(serde_json::Value::Object(map))
+            .map_err(|e| D::Error::custom(format!("backend {name:?}: {e}")))?;
+        Ok(BackendConfig { name, zones, kind })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum BackendKind {
     /// A directory of master files (relative paths are below `server.data_dir`).
     Zonefile {
@@ -193,6 +215,71 @@ pub enum BackendKind {
         #[serde(default = "default_backend_timeout")]
         timeout_ms: u64,
     },
+    /// An RFC 2136 primary (BIND, Knot, PowerDNS with dnsupdate), TSIG-signed.
+    Rfc2136 {
+        /// The primary's address, `host:port` (resolved at start).
+        server: String,
+        /// The TSIG key's name as the server knows it. Without one, updates go unsigned.
+        #[serde(default)]
+        tsig_key_name: Option<String>,
+        /// `hmac-sha256` (default), `hmac-sha384` or `hmac-sha512`.
+        #[serde(default = "default_tsig_algorithm")]
+        tsig_algorithm: String,
+        /// The key's secret, base64 (prefer `tsig_secret_file`).
+        #[serde(default)]
+        tsig_secret: Option<String>,
+        #[serde(default)]
+        tsig_secret_file: Option<PathBuf>,
+        /// The types the server takes in updates; default: any.
+        #[serde(default)]
+        record_types: Option<Vec<String>>,
+        /// Read each update back and undo it when the server ignored part of it.
+        #[serde(default = "yes")]
+        verify_writes: bool,
+        #[serde(default = "default_backend_timeout")]
+        timeout_ms: u64,
+    },
+    /// Amazon Route 53 through the AWS SDK; credentials from the standard chain.
+    Route53 {
+        /// An endpoint other than AWS's (e.g. a test server).
+        #[serde(default)]
+        endpoint_url: Option<String>,
+        #[serde(default = "default_route53_region")]
+        region: String,
+        /// A profile of the shared AWS config files.
+        #[serde(default)]
+        profile: Option<String>,
+        /// A static access key instead of the chain (prefer web identity or a role).
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Option<String>,
+        #[serde(default)]
+        secret_access_key_file: Option<PathBuf>,
+        /// Serve private hosted zones too.
+        #[serde(default)]
+        private_zones: bool,
+        /// Split change sets over Route 53's batch limits (then not atomic).
+        #[serde(default)]
+        split_batches: bool,
+        /// Attempts per request, throttling retries included.
+        #[serde(default = "default_route53_attempts")]
+        max_attempts: u32,
+        #[serde(default = "default_backend_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_tsig_algorithm() -> String {
+    "hmac-sha256".into()
+}
+
+fn default_route53_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_route53_attempts() -> u32 {
+    5
 }
 
 fn default_cloudflare_url() -> String {
@@ -576,5 +663,33 @@ mod tests {
         assert!(err.to_string().contains("spf_all_qualifier"));
         let err = Config::from_toml("[dns]\nresolver = \"nonsense\"\n").expect_err("invalid");
         assert!(err.to_string().contains("dns.resolver"));
+    }
+}
+
+#[cfg(test)]
+mod backend_tests {
+    use super::*;
+
+    fn backend(body: &str) -> Result<Config, String> {
+        Config::from_toml(&format!("[[backends]]\nname = \"b\"\nzones = [\"*\"]\n{body}\n")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn backend_keys_are_checked_per_kind() {
+        let c = backend("kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\ntsig_key_name = \"k\"\ntsig_secret = \"c2VjcmV0\"")
+            .expect("rfc2136");
+        assert!(matches!(c.backends[0].kind, BackendKind::Rfc2136 { verify_writes: true, .. }));
+        let c = backend("kind = \"route53\"\nsplit_batches = true").expect("route53");
+        assert!(matches!(c.backends[0].kind, BackendKind::Route53 { split_batches: true, max_attempts: 5, .. }));
+        let e = backend("kind = \"powerdns\"\napi_url = \"http://x\"\napi_kye = \"typo\"").expect_err("typo");
+        assert!(e.contains("api_kye") && e.contains("backend \"b\""), "{e}");
+        let e = backend("kind = \"route53\"\nsecret_acess_key = \"typo\"").expect_err("typo");
+        assert!(e.contains("secret_acess_key"), "{e}");
+        let e = backend("kind = \"bind\"").expect_err("kind");
+        assert!(e.contains("bind"), "{e}");
+        let e = Config::from_toml("[[backends]]\nname = \"b\"\nkind = \"zonefile\"\ndir = \"z\"\n")
+            .map_err(|e| e.to_string())
+            .expect_err("zones");
+        assert!(e.contains("zones"), "{e}");
     }
 }

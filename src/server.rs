@@ -83,6 +83,92 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                         .map_err(|e| anyhow::anyhow!("backend {}: {e}", b.name))?,
                 )
             }
+            BackendKind::Rfc2136 {
+                server,
+                tsig_key_name,
+                tsig_algorithm,
+                tsig_secret,
+                tsig_secret_file,
+                record_types,
+                verify_writes,
+                timeout_ms,
+            } => {
+                use std::net::ToSocketAddrs;
+                let addr = server
+                    .to_socket_addrs()
+                    .map_err(|e| anyhow::anyhow!("backend {}: server {server:?}: {e}", b.name))?
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("backend {}: server {server:?} has no address", b.name))?;
+                let tsig = match tsig_key_name {
+                    Some(key_name) => {
+                        let secret = secret(
+                            &b.name,
+                            "tsig_secret",
+                            tsig_secret.as_deref(),
+                            tsig_secret_file.as_deref(),
+                        )?;
+                        Some(
+                            dcgw_rfc2136::TsigKey::new(tsig_algorithm, key_name, &secret)
+                                .map_err(|e| anyhow::anyhow!("backend {}: {e}", b.name))?,
+                        )
+                    }
+                    None if tsig_secret.is_some() || tsig_secret_file.is_some() => {
+                        anyhow::bail!("backend {}: tsig_secret needs tsig_key_name", b.name)
+                    }
+                    None => None,
+                };
+                let mut options = dcgw_rfc2136::Rfc2136Options::new(addr, tsig);
+                options.timeout = Duration::from_millis(*timeout_ms);
+                options.verify_writes = *verify_writes;
+                if let Some(types) = record_types {
+                    options.record_types = dcgw_adapter::RecordTypes::Only(
+                        types.iter().map(|t| t.trim().to_ascii_uppercase()).collect(),
+                    );
+                }
+                Arc::new(
+                    dcgw_rfc2136::Rfc2136Adapter::new(options)
+                        .map_err(|e| anyhow::anyhow!("backend {}: {e}", b.name))?,
+                )
+            }
+            BackendKind::Route53 {
+                endpoint_url,
+                region,
+                profile,
+                access_key_id,
+                secret_access_key,
+                secret_access_key_file,
+                private_zones,
+                split_batches,
+                max_attempts,
+                timeout_ms,
+            } => {
+                let static_credentials = match access_key_id {
+                    Some(id) => Some((
+                        id.clone(),
+                        secret(
+                            &b.name,
+                            "secret_access_key",
+                            secret_access_key.as_deref(),
+                            secret_access_key_file.as_deref(),
+                        )?,
+                    )),
+                    None if secret_access_key.is_some() || secret_access_key_file.is_some() => {
+                        anyhow::bail!("backend {}: secret_access_key needs access_key_id", b.name)
+                    }
+                    None => None,
+                };
+                Arc::new(dcgw_route53::Route53Adapter::new(dcgw_route53::Route53Options {
+                    endpoint_url: endpoint_url.clone(),
+                    region: region.clone(),
+                    profile: profile.clone(),
+                    static_credentials,
+                    private_zones: *private_zones,
+                    split_batches: *split_batches,
+                    max_attempts: *max_attempts,
+                    timeout: Duration::from_millis(*timeout_ms),
+                    ..dcgw_route53::Route53Options::default()
+                }))
+            }
         };
         backends.push(Backend {
             name: b.name.clone(),

@@ -94,9 +94,47 @@ fn every_key_of_the_types_is_documented_and_every_documented_key_exists() {
     );
     let extra: Vec<_> = docs
         .keys()
-        .filter(|k| !SECTIONS.contains(&k.as_str()) && k.starts_with('['))
+        .filter(|k| !SECTIONS.contains(&k.as_str()) && k.starts_with('[') && !k.starts_with("[[backends]]"))
         .collect();
     assert!(extra.is_empty(), "sections documented but not checked: {extra:?}");
+}
+
+/// The backend kinds; each documented under "### `[[backends]] kind = <kind>`".
+const KINDS: &[&str] = &["zonefile", "powerdns", "cloudflare", "rfc2136", "route53"];
+
+/// The keys a backend kind accepts besides `name`, `zones` and `kind`.
+fn accepted_by_kind(kind: &str) -> BTreeSet<String> {
+    let toml = format!("[[backends]]\nname = \"b\"\nzones = [\"*\"]\nkind = \"{kind}\"\nzz_probe_zz = 1\n");
+    let err = match Config::from_toml(&toml) {
+        Ok(_) => panic!("{kind}: an unknown key was accepted"),
+        Err(e) => e.to_string(),
+    };
+    let list = err
+        .split_once("expected one of ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("{kind}: no field list in {err:?}"));
+    let list = list.split(" for key").next().unwrap_or(list);
+    list.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+#[test]
+fn every_backend_key_is_documented_per_kind() {
+    let docs = documented();
+    let common: BTreeSet<String> = ["name", "zones", "kind"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(docs.get("[[backends]]"), Some(&common), "### `[[backends]]` documents the common keys");
+    let mut problems = Vec::new();
+    for kind in KINDS {
+        let types = accepted_by_kind(kind);
+        let heading = format!("[[backends]] kind = {kind}");
+        let Some(doc) = docs.get(&heading) else {
+            problems.push(format!("no section ### `{heading}` (keys {types:?})"));
+            continue;
+        };
+        if &types != doc {
+            problems.push(format!("{heading}: the types accept {types:?}, the reference documents {doc:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "docs/configuration.md:\n{}", problems.join("\n"));
 }
 
 #[test]

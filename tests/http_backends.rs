@@ -137,7 +137,7 @@ zones = ["example.com", "bench.example"]
         .expect("body");
     assert!(html.contains("192.0.2.77"), "{html}");
     assert!(
-        !html.contains("one record set at a time"),
+        !html.contains("as one unit"),
         "PowerDNS applies atomically"
     );
     let r = c
@@ -307,4 +307,189 @@ zones = ["example.com", "bench.example", "gw.example"]
             ),
         ]
     );
+}
+
+/// The variables a backend's tests need, or None (a failure when `require` is set to 1).
+fn env_or_skip(vars: &[&str], require: &str) -> Option<Vec<String>> {
+    let values: Option<Vec<String>> = vars.iter().map(|v| std::env::var(v).ok()).collect();
+    if values.is_none() {
+        assert!(
+            std::env::var(require).as_deref() != Ok("1"),
+            "{require}=1 but one of {vars:?} is not set"
+        );
+        eprintln!("skipped: {vars:?} not set");
+    }
+    values
+}
+
+/// The records the demo website template writes at `zone` (SOA and NS left out).
+async fn demo_records(adapter: &dyn Adapter, zone: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut sets = adapter.read(zone, &ReadFilter::All).await.expect("read");
+    sets.retain(|s| s.rtype != "SOA" && s.rtype != "NS");
+    sets.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
+    sets.into_iter().map(|s| (s.name, s.rtype, s.data)).collect()
+}
+
+fn demo_expected(zone: &str, ip: &str, token: &str) -> Vec<(String, String, Vec<String>)> {
+    let apex = format!("{zone}.");
+    vec![
+        (format!("_demo-verify.{apex}"), "TXT".into(), vec![format!("\"demo-verification={token}\"")]),
+        (apex.clone(), "A".into(), vec![ip.to_string()]),
+        (
+            apex.clone(),
+            "TXT".into(),
+            vec!["\"v=spf1 include:_spf.demo.dc-gateway.example ~all\"".into()],
+        ),
+        (format!("www.{apex}"), "CNAME".into(), vec![apex.clone()]),
+    ]
+}
+
+/// Removes everything but SOA and NS from `zone`.
+async fn empty_zone(adapter: &dyn Adapter, zone: &str) {
+    let sets = adapter.read(zone, &ReadFilter::All).await.expect("read");
+    let changes: Vec<RRsetChange> = sets
+        .iter()
+        .filter(|s| s.rtype != "SOA" && !(s.rtype == "NS" && s.name == zone))
+        .map(|s| RRsetChange {
+            name: s.name.clone(),
+            rtype: s.rtype.clone(),
+            expect: Expect::Any,
+            new: None,
+        })
+        .collect();
+    adapter
+        .apply(&ChangeSet {
+            zone: zone.into(),
+            changes,
+        })
+        .await
+        .expect("empty the zone");
+}
+
+#[tokio::test]
+async fn one_config_serves_zone_files_powerdns_route53_and_rfc2136_at_once() {
+    let Some(p) = env_or_skip(&["PDNS_API_URL", "PDNS_API_KEY"], "DCGW_REQUIRE_PDNS") else { return };
+    let Some(m) = env_or_skip(&["MOTO_URL"], "DCGW_REQUIRE_MOTO") else { return };
+    let Some(k) = env_or_skip(&["KNOT_DNS", "KNOT_TSIG"], "DCGW_REQUIRE_KNOT") else { return };
+    let (pdns_url, pdns_key, moto_url, knot_addr) = (&p[0], &p[1], &m[0], &k[0]);
+    let tsig = dcgw_rfc2136::TsigKey::parse(&k[1]).expect("TSIG key");
+    let secret = k[1].rsplit(':').next().expect("secret");
+
+    let pdns = PowerDnsAdapter::new(PowerDnsOptions::new(pdns_url, pdns_key)).expect("pdns");
+    let r53 = dcgw_route53::Route53Adapter::new(dcgw_route53::Route53Options {
+        endpoint_url: Some(moto_url.clone()),
+        ..Default::default()
+    });
+    let knot = dcgw_rfc2136::Rfc2136Adapter::new(dcgw_rfc2136::Rfc2136Options::new(
+        knot_addr.parse().expect("address"),
+        Some(tsig.clone()),
+    ))
+    .expect("rfc2136");
+    empty_zone(&pdns, "mix.example.").await;
+    empty_zone(&r53, "r53.example.").await;
+    empty_zone(&knot, "rfc-gw.example.").await;
+
+    let app = TestApp::spawn(&format!(
+        r#"
+[[backends]]
+name = "local"
+kind = "zonefile"
+zones = ["example.com"]
+dir = "zones"
+seed = ["config/example.com.zone"]
+
+[[backends]]
+name = "pdns"
+kind = "powerdns"
+zones = ["mix.example"]
+api_url = "{pdns_url}"
+api_key = "{pdns_key}"
+
+[[backends]]
+name = "aws"
+kind = "route53"
+zones = ["r53.example", "nohost.example"]
+endpoint_url = "{moto_url}"
+split_batches = true
+
+[[backends]]
+name = "knot"
+kind = "rfc2136"
+zones = ["*.example"]
+server = "{knot_addr}"
+tsig_key_name = "{}"
+tsig_algorithm = "{}"
+tsig_secret = "{secret}"
+
+[[authz.rules]]
+user = "demo"
+zones = ["example.com", "mix.example", "r53.example", "rfc-gw.example"]
+"#,
+        tsig.name, tsig.algorithm
+    ))
+    .await;
+    let c = TestApp::client();
+    // Discovery routes by zone; a zone its backend does not host is 404.
+    for (domain, status) in [
+        ("example.com", 200),
+        ("mix.example", 200),
+        ("r53.example", 200),
+        ("rfc-gw.example", 200),
+        ("nohost.example", 404),
+        ("elsewhere.example", 404),
+        ("example.org", 404),
+    ] {
+        let r = c
+            .get(app.url(&format!("/v2/{domain}/settings")))
+            .send()
+            .await
+            .expect("settings");
+        assert_eq!(r.status(), status, "{domain}");
+    }
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let local_before = app.zone_text("example.com");
+    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
+    for (zone, ip, token, atomic) in [
+        ("mix.example", "192.0.2.81", "mix1", true),
+        ("r53.example", "192.0.2.82", "r531", false),
+        ("rfc-gw.example", "192.0.2.83", "rfc1", true),
+    ] {
+        let html = c
+            .get(app.url(&format!("{apply}?domain={zone}&ip={ip}&token={token}")))
+            .send()
+            .await
+            .expect("consent")
+            .text()
+            .await
+            .expect("body");
+        assert!(html.contains(ip), "{zone}: {html}");
+        // Route 53 with split_batches promises batches only, and the consent page says so.
+        assert_eq!(!html.contains("as one unit"), atomic, "{zone}");
+        let r = c
+            .post(app.url(apply))
+            .form(&form(&html))
+            .send()
+            .await
+            .expect("approve");
+        assert_eq!(r.status(), 200, "{zone}");
+    }
+    assert_eq!(demo_records(&pdns, "mix.example.").await, demo_expected("mix.example", "192.0.2.81", "mix1"));
+    assert_eq!(demo_records(&r53, "r53.example.").await, demo_expected("r53.example", "192.0.2.82", "r531"));
+    assert_eq!(
+        demo_records(&knot, "rfc-gw.example.").await,
+        demo_expected("rfc-gw.example", "192.0.2.83", "rfc1")
+    );
+    assert_eq!(app.zone_text("example.com"), local_before, "the zone-file backend is untouched");
+    for zone in ["mix.example.", "r53.example.", "rfc-gw.example."] {
+        assert_eq!(app.state.store.instances(zone).await.expect("state").len(), 1, "{zone}");
+    }
+    // The TSIG secret reaches no page the gateway serves.
+    let account = c.get(app.url("/account")).send().await.expect("account").text().await.expect("body");
+    assert!(!account.contains(secret));
 }

@@ -9,7 +9,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd); . "$HERE/../lib.sh"
 
 DIR=$RUN_ROOT/knot
 PORT=${KNOT_PORT:-5302}
-ZONES=${KNOT_ZONES:-example.com keys.sp.example rfc2136.example rfc2136-faults.example}
+ZONES=${KNOT_ZONES:-example.com keys.sp.example rfc2136.example rfc2136-faults.example rfc-gw.example}
 KEY_NAME=dcgw-test
 KEY_SECRET=${KNOT_TSIG_SECRET:-ZGNndy10ZXN0LXRzaWctc2VjcmV0LTAxMjM0NTY3ODk=}
 

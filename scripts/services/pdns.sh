@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PowerDNS Authoritative (Debian's pdns-server with the sqlite3 backend) on 127.0.0.1 for the
 # tests: DNS on $PDNS_DNS_PORT (default 5310), the HTTP API (X-API-Key) on $PDNS_API_PORT
-# (default 8091), and the zones testkit.example and bench.example for the HTTP adapter.
+# (default 8091), and the zones testkit.example, bench.example and mix.example for the HTTP adapter.
 # RFC 2136 updates are on: the zones rfc2136.example and rfc2136-faults.example take updates
 # and give transfers signed with one TSIG key only (hmac-sha256). Writes PDNS_API_URL,
 # PDNS_API_KEY, PDNS_DNS and PDNS_TSIG (algorithm:name:secret) to $RUN_ROOT/pdns/env.
@@ -14,7 +14,7 @@ DIR=$RUN_ROOT/pdns
 DNS_PORT=${PDNS_DNS_PORT:-5310}
 API_PORT=${PDNS_API_PORT:-8091}
 API_KEY=${PDNS_API_KEY:-dcgw-test-pdns-key}
-ZONES=${PDNS_ZONES:-testkit.example bench.example}
+ZONES=${PDNS_ZONES:-testkit.example bench.example mix.example}
 UPDATE_ZONES=${PDNS_UPDATE_ZONES:-rfc2136.example rfc2136-faults.example}
 TSIG_NAME=dcgw-pdns
 TSIG_SECRET=${PDNS_TSIG_SECRET:-ZGNndy1wZG5zLXRzaWctc2VjcmV0LTAxMjM0NTY3ODk=}

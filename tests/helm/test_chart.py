@@ -146,6 +146,7 @@ class ReplicatedPostgres(unittest.TestCase):
         vols = {v["name"]: v for v in one(self.m, "Deployment")["spec"]["template"]["spec"]["volumes"]}
         self.assertEqual(vols["database"]["secret"]["secretName"], "dcgw-postgres")
         self.assertEqual(vols["secret-pdns"]["secret"]["secretName"], "powerdns-api-key")
+        self.assertEqual(vols["secret-tsig"]["secret"]["secretName"], "bind-tsig-key")
         self.assertEqual(
             env(self.m)["DCGW__LOGIN__OIDC__CLIENT_SECRET"]["valueFrom"]["secretKeyRef"],
             {"name": "dcgw-oidc", "key": "client-secret"},
@@ -234,7 +235,20 @@ class GatewayAcceptsTheRenderedConfig(unittest.TestCase):
         self.assertIn("login header", self.check())
 
     def test_replicated(self):
-        self.assertIn("login oidc, authz webhook", self.check("replicated-postgres-values.yaml"))
+        out = self.check("replicated-postgres-values.yaml")
+        self.assertIn("login oidc, authz webhook", out)
+        self.assertIn("4 backend(s)", out)
+
+    def test_a_misspelt_backend_key_is_caught(self):
+        toml = config_toml(render("replicated-postgres-values.yaml")).replace("tsig_secret_file", "tsig_secret_fiel")
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(toml)
+        try:
+            p = subprocess.run([BIN, "check-config", "--config", f.name, "--no-env"], capture_output=True, text=True)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("tsig_secret_fiel", p.stderr)
 
     def test_inline(self):
         self.check("inline-secrets-values.yaml")
