@@ -163,9 +163,16 @@ impl<'de> Deserialize<'de> for BackendConfig {
             None => return Err(D::Error::missing_field("name")),
         };
         let zones: Vec<String> = match map.remove("zones") {
-            Some(z) => serde_json::from_value(z)
-                .map_err(|e| D::Error::custom(format!("backend {name:?}: `zones` must be a list of strings: {e}")))?,
-            None => return Err(D::Error::custom(format!("backend {name:?}: missing field `zones`"))),
+            Some(z) => serde_json::from_value(z).map_err(|e| {
+                D::Error::custom(format!(
+                    "backend {name:?}: `zones` must be a list of strings: {e}"
+                ))
+            })?,
+            None => {
+                return Err(D::Error::custom(format!(
+                    "backend {name:?}: missing field `zones`"
+                )));
+            }
         };
         let kind = BackendKind::deserialize(serde_json::Value::Object(map))
             .map_err(|e| D::Error::custom(format!("backend {name:?}: {e}")))?;
@@ -671,16 +678,30 @@ mod backend_tests {
     use super::*;
 
     fn backend(body: &str) -> Result<Config, String> {
-        Config::from_toml(&format!("[[backends]]\nname = \"b\"\nzones = [\"*\"]\n{body}\n")).map_err(|e| e.to_string())
+        Config::from_toml(&format!("[[backends]]\nname = \"b\"\nzones = [\"*\"]\n{body}\n"))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn backend_keys_are_checked_per_kind() {
         let c = backend("kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\ntsig_key_name = \"k\"\ntsig_secret = \"c2VjcmV0\"")
             .expect("rfc2136");
-        assert!(matches!(c.backends[0].kind, BackendKind::Rfc2136 { verify_writes: true, .. }));
+        assert!(matches!(
+            c.backends[0].kind,
+            BackendKind::Rfc2136 {
+                verify_writes: true,
+                ..
+            }
+        ));
         let c = backend("kind = \"route53\"\nsplit_batches = true").expect("route53");
-        assert!(matches!(c.backends[0].kind, BackendKind::Route53 { split_batches: true, max_attempts: 5, .. }));
+        assert!(matches!(
+            c.backends[0].kind,
+            BackendKind::Route53 {
+                split_batches: true,
+                max_attempts: 5,
+                ..
+            }
+        ));
         let e = backend("kind = \"powerdns\"\napi_url = \"http://x\"\napi_kye = \"typo\"").expect_err("typo");
         assert!(e.contains("api_kye") && e.contains("backend \"b\""), "{e}");
         let e = backend("kind = \"route53\"\nsecret_acess_key = \"typo\"").expect_err("typo");

@@ -563,6 +563,11 @@ impl Adapter for Instrumented {
         self.observe("apply", &changes.zone, self.inner.apply(changes))
             .await
     }
+
+    async fn apply_locked(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
+        self.observe("apply", &changes.zone, self.inner.apply_locked(changes))
+            .await
+    }
 }
 
 #[cfg(test)]

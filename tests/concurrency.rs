@@ -1,7 +1,9 @@
-//! One zone, one writer: two gateway processes on one PostgreSQL and one zone-file
-//! directory take 50 concurrent applies and reverts on one zone. Afterwards the zone equals
-//! what some serial order gives: each host holds at most one record of the template, the
-//! template state matches the zone exactly, and nothing is duplicated or lost.
+//! One zone, one writer: two gateway processes on one PostgreSQL take 50 concurrent applies
+//! and reverts on one zone, once on a shared zone-file directory and once on a real PowerDNS
+//! (whose adapter relies on the gateway's zone lock for its preconditions,
+//! `Adapter::apply_locked`). Afterwards the zone equals what some serial order gives: each
+//! host holds at most one record of the template, the template state matches the zone
+//! exactly, and nothing is duplicated or lost.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,10 +40,20 @@ impl Drop for Gateway {
     }
 }
 
-fn spawn(port: u16, data: &std::path::Path, templates: &std::path::Path, db: &str) -> Gateway {
+fn spawn(
+    port: u16,
+    data: &std::path::Path,
+    templates: &std::path::Path,
+    db: &str,
+    config: Option<&std::path::Path>,
+) -> Gateway {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let child = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dc-gateway"));
+    cmd.arg("serve");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let child = cmd
         .current_dir(&repo)
         .env("DCGW__SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("DCGW__SERVER__PUBLIC_URL", format!("http://127.0.0.1:{port}"))
@@ -69,30 +81,31 @@ async fn wait_ready(port: u16) {
     panic!("gateway on {port} did not become ready");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
-    let Some(db) = postgres_url() else {
-        eprintln!("skipped: no PostgreSQL (DCGW_TEST_POSTGRES_URL)");
-        return;
-    };
-    let data = tempfile::tempdir().expect("tempdir");
-    let templates = tempfile::tempdir().expect("tempdir");
+fn unique_domain() -> String {
     // A unique zone per run, so runs on a shared database do not meet.
     let mut b = [0u8; 4];
     rand::fill(&mut b);
-    let domain = format!(
+    format!(
         "conc{}.example",
         b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    );
-    std::fs::create_dir_all(data.path().join("zones")).expect("zones dir");
-    std::fs::write(
-        data.path().join(format!("zones/{domain}.zone")),
-        format!("$ORIGIN {domain}.\n$TTL 300\n@ IN SOA ns1.{domain}. h.{domain}. 1 7200 3600 1209600 300\n@ IN NS ns1.{domain}.\n"),
     )
-    .expect("zone");
-    let pid = "conc.example";
+}
+
+/// Writes the one-TXT template, makes a client with a grant on ten hosts of `domain`, starts
+/// two gateways (with `config`, if any) and sends 50 concurrent applies and reverts. Returns
+/// the store and the hosts once every request is answered as a serial order allows.
+async fn fifty_writes(
+    db: &str,
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+    domain: &str,
+) -> (Store, Vec<String>) {
+    // The Service Provider (and OAuth client) is unique per run too: runs on one database
+    // at once must not remove each other's client.
+    let pid = format!("sp-{domain}");
+    let templates = tempfile::tempdir().expect("tempdir");
     std::fs::write(
-        templates.path().join("conc.example.txt.json"),
+        templates.path().join(format!("{pid}.txt.json")),
         serde_json::json!({
             "providerId": pid, "providerName": "Concurrency", "serviceId": "txt", "serviceName": "TXT",
             "records": [{"type": "TXT", "host": "@", "data": "v=%v%", "ttl": 300}]
@@ -102,9 +115,9 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
     .expect("template");
 
     // A client and a grant covering ten hosts, made through the store.
-    let store = Store::open(&db).await.expect("store");
+    let store = Store::open(db).await.expect("store");
     let now = SystemTime::now();
-    let client_id = pid.to_string();
+    let client_id = pid.clone();
     let secret = new_secret();
     let _ = store.remove_client(&client_id, now).await;
     store
@@ -127,7 +140,7 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
         id: String::new(),
         client_id: client_id.clone(),
         username: "demo".into(),
-        domain: domain.clone(),
+        domain: domain.to_string(),
         hosts: hosts.clone(),
         scope: vec!["txt".into()],
         created_at: 0,
@@ -144,15 +157,20 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
         .expect("tokens");
 
     let ports = [free_port(), free_port()];
-    let _a = spawn(ports[0], data.path(), templates.path(), &db);
-    let _b = spawn(ports[1], data.path(), templates.path(), &db);
+    let _a = spawn(ports[0], data, templates.path(), db, config);
+    let _b = spawn(ports[1], data, templates.path(), db, config);
     wait_ready(ports[0]).await;
     wait_ready(ports[1]).await;
 
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..50usize {
-        let (client, token, domain) = (client.clone(), tokens.access_token.clone(), domain.clone());
+        let (client, token, domain, pid) = (
+            client.clone(),
+            tokens.access_token.clone(),
+            domain.to_string(),
+            pid.clone(),
+        );
         let port = ports[i % 2];
         let host = format!("h{}", i % 5);
         tasks.push(tokio::spawn(async move {
@@ -183,19 +201,20 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(reverts, 12, "{outcomes:?}");
-
     println!("outcomes: {outcomes:?}");
-    // The zone and the state agree, host by host.
-    let text = std::fs::read_to_string(data.path().join(format!("zones/{domain}.zone"))).expect("zone");
-    let records = dcgw_zonefile::master::parse(&text, &format!("{domain}.")).expect("parses");
+    (store, hosts)
+}
+
+/// The zone (its TXT records by owner) and the template state agree, host by host.
+async fn zone_matches_state(
+    store: &Store,
+    hosts: &[String],
+    domain: &str,
+    txt_at: impl Fn(&str) -> Vec<String>,
+) {
     let instances = store.instances(&format!("{domain}.")).await.expect("instances");
-    for h in &hosts {
-        let name = format!("{h}.{domain}.");
-        let txt: Vec<&str> = records
-            .iter()
-            .filter(|r| r.name == name && r.rtype == "TXT")
-            .map(|r| r.data.as_str())
-            .collect();
+    for h in hosts {
+        let txt = txt_at(&format!("{h}.{domain}."));
         let inst: Vec<_> = instances.iter().filter(|i| i.host == *h).collect();
         assert!(txt.len() <= 1, "{h}: {txt:?}");
         assert_eq!(txt.len(), inst.len(), "{h}: zone {txt:?}, state {inst:?}");
@@ -204,6 +223,33 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
             assert_eq!(i.records[0].record.data, *t, "{h}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
+    let Some(db) = postgres_url() else {
+        eprintln!("skipped: no PostgreSQL (DCGW_TEST_POSTGRES_URL)");
+        return;
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let domain = unique_domain();
+    std::fs::create_dir_all(data.path().join("zones")).expect("zones dir");
+    std::fs::write(
+        data.path().join(format!("zones/{domain}.zone")),
+        format!("$ORIGIN {domain}.\n$TTL 300\n@ IN SOA ns1.{domain}. h.{domain}. 1 7200 3600 1209600 300\n@ IN NS ns1.{domain}.\n"),
+    )
+    .expect("zone");
+    let (store, hosts) = fifty_writes(&db, data.path(), None, &domain).await;
+    let text = std::fs::read_to_string(data.path().join(format!("zones/{domain}.zone"))).expect("zone");
+    let records = dcgw_zonefile::master::parse(&text, &format!("{domain}.")).expect("parses");
+    zone_matches_state(&store, &hosts, &domain, |name| {
+        records
+            .iter()
+            .filter(|r| r.name == name && r.rtype == "TXT")
+            .map(|r| r.data.clone())
+            .collect()
+    })
+    .await;
     // Every write bumped the serial once: nothing was written twice or lost.
     let soa = records.iter().find(|r| r.rtype == "SOA").expect("soa");
     assert!(
@@ -213,4 +259,57 @@ async fn two_replicas_fifty_concurrent_writes_end_in_a_serial_state() {
             .and_then(|s| s.parse::<u64>().ok())
             .is_some_and(|s| s > 1)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_powerdns_end_in_a_serial_state() {
+    let Some(db) = postgres_url() else {
+        eprintln!("skipped: no PostgreSQL (DCGW_TEST_POSTGRES_URL)");
+        return;
+    };
+    let (Ok(url), Ok(key)) = (std::env::var("PDNS_API_URL"), std::env::var("PDNS_API_KEY")) else {
+        assert!(
+            std::env::var("DCGW_REQUIRE_PDNS").as_deref() != Ok("1"),
+            "DCGW_REQUIRE_PDNS=1 but PDNS_API_URL is not set"
+        );
+        eprintln!("skipped: no PowerDNS");
+        return;
+    };
+    let domain = unique_domain();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{url}/api/v1/servers/localhost/zones"))
+        .header("X-API-Key", &key)
+        .json(&serde_json::json!({"name": format!("{domain}."), "kind": "Native", "nameservers": [format!("ns1.{domain}.")]}))
+        .send()
+        .await
+        .expect("create zone");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = data.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[[backends]]\nname = \"pdns\"\nkind = \"powerdns\"\nzones = [\"{domain}\"]\napi_url = \"{url}\"\napi_key = \"{key}\"\n"),
+    )
+    .expect("config");
+    let (store, hosts) = fifty_writes(&db, data.path(), Some(&config), &domain).await;
+    let pdns =
+        dcgw_powerdns::PowerDnsAdapter::new(dcgw_powerdns::PowerDnsOptions::new(&url, &key)).expect("pdns");
+    use dc_gateway::adapter::Adapter;
+    let sets = pdns
+        .read(&format!("{domain}."), &dc_gateway::adapter::ReadFilter::All)
+        .await
+        .expect("read");
+    zone_matches_state(&store, &hosts, &domain, |name| {
+        sets.iter()
+            .filter(|s| s.name == name && s.rtype == "TXT")
+            .flat_map(|s| s.data.clone())
+            .collect()
+    })
+    .await;
+    let _ = http
+        .delete(format!("{url}/api/v1/servers/localhost/zones/{domain}."))
+        .header("X-API-Key", &key)
+        .send()
+        .await;
 }

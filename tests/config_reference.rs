@@ -121,7 +121,11 @@ fn accepted_by_kind(kind: &str) -> BTreeSet<String> {
 fn every_backend_key_is_documented_per_kind() {
     let docs = documented();
     let common: BTreeSet<String> = ["name", "zones", "kind"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(docs.get("[[backends]]"), Some(&common), "### `[[backends]]` documents the common keys");
+    assert_eq!(
+        docs.get("[[backends]]"),
+        Some(&common),
+        "### `[[backends]]` documents the common keys"
+    );
     let mut problems = Vec::new();
     for kind in KINDS {
         let types = accepted_by_kind(kind);
@@ -131,10 +135,16 @@ fn every_backend_key_is_documented_per_kind() {
             continue;
         };
         if &types != doc {
-            problems.push(format!("{heading}: the types accept {types:?}, the reference documents {doc:?}"));
+            problems.push(format!(
+                "{heading}: the types accept {types:?}, the reference documents {doc:?}"
+            ));
         }
     }
-    assert!(problems.is_empty(), "docs/configuration.md:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs/configuration.md:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]

@@ -40,6 +40,40 @@ fn form(html: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Signs the demo user in.
+async fn login(c: &reqwest::Client, app: &TestApp) {
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+}
+
+/// Opens the demo website template's consent page for `zone` and approves it; returns the
+/// page as shown.
+async fn approve_demo(c: &reqwest::Client, app: &TestApp, zone: &str, ip: &str, token: &str) -> String {
+    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
+    let html = c
+        .get(app.url(&format!("{apply}?domain={zone}&ip={ip}&token={token}")))
+        .send()
+        .await
+        .expect("consent")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains(ip), "{zone}: {html}");
+    let r = c
+        .post(app.url(apply))
+        .form(&form(&html))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(r.status(), 200, "{zone}");
+    html
+}
+
 #[tokio::test]
 async fn zones_route_to_their_backend_and_applies_land_there() {
     let Some((url, key)) = pdns() else { return };
@@ -118,35 +152,10 @@ zones = ["example.com", "bench.example"]
         "{r}"
     );
 
-    let r = c
-        .post(app.url("/login"))
-        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 303);
+    login(&c, &app).await;
     let local_before = app.zone_text("example.com");
-    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
-    let html = c
-        .get(app.url(&format!("{apply}?domain=bench.example&ip=192.0.2.77&token=pd1")))
-        .send()
-        .await
-        .expect("consent")
-        .text()
-        .await
-        .expect("body");
-    assert!(html.contains("192.0.2.77"), "{html}");
-    assert!(
-        !html.contains("as one unit"),
-        "PowerDNS applies atomically"
-    );
-    let r = c
-        .post(app.url(apply))
-        .form(&form(&html))
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(r.status(), 200);
+    let html = approve_demo(&c, &app, "bench.example", "192.0.2.77", "pd1").await;
+    assert!(!html.contains("as one unit"), "PowerDNS applies atomically");
 
     let mut after = direct
         .read("bench.example.", &ReadFilter::All)
@@ -258,29 +267,8 @@ zones = ["example.com", "bench.example", "gw.example"]
         .expect("query");
     assert_eq!(r.status(), 200);
 
-    let r = c
-        .post(app.url("/login"))
-        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 303);
-    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
-    let html = c
-        .get(app.url(&format!("{apply}?domain=gw.example&ip=192.0.2.78&token=cf1")))
-        .send()
-        .await
-        .expect("consent")
-        .text()
-        .await
-        .expect("body");
-    let r = c
-        .post(app.url(apply))
-        .form(&form(&html))
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(r.status(), 200);
+    login(&c, &app).await;
+    approve_demo(&c, &app, "gw.example", "192.0.2.78", "cf1").await;
     let mut sets = cf.read("gw.example.", &ReadFilter::All).await.expect("read");
     sets.retain(|s| s.rtype != "NS");
     sets.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
@@ -333,7 +321,11 @@ async fn demo_records(adapter: &dyn Adapter, zone: &str) -> Vec<(String, String,
 fn demo_expected(zone: &str, ip: &str, token: &str) -> Vec<(String, String, Vec<String>)> {
     let apex = format!("{zone}.");
     vec![
-        (format!("_demo-verify.{apex}"), "TXT".into(), vec![format!("\"demo-verification={token}\"")]),
+        (
+            format!("_demo-verify.{apex}"),
+            "TXT".into(),
+            vec![format!("\"demo-verification={token}\"")],
+        ),
         (apex.clone(), "A".into(), vec![ip.to_string()]),
         (
             apex.clone(),
@@ -368,9 +360,15 @@ async fn empty_zone(adapter: &dyn Adapter, zone: &str) {
 
 #[tokio::test]
 async fn one_config_serves_zone_files_powerdns_route53_and_rfc2136_at_once() {
-    let Some(p) = env_or_skip(&["PDNS_API_URL", "PDNS_API_KEY"], "DCGW_REQUIRE_PDNS") else { return };
-    let Some(m) = env_or_skip(&["MOTO_URL"], "DCGW_REQUIRE_MOTO") else { return };
-    let Some(k) = env_or_skip(&["KNOT_DNS", "KNOT_TSIG"], "DCGW_REQUIRE_KNOT") else { return };
+    let Some(p) = env_or_skip(&["PDNS_API_URL", "PDNS_API_KEY"], "DCGW_REQUIRE_PDNS") else {
+        return;
+    };
+    let Some(m) = env_or_skip(&["MOTO_URL"], "DCGW_REQUIRE_MOTO") else {
+        return;
+    };
+    let Some(k) = env_or_skip(&["KNOT_DNS", "KNOT_TSIG"], "DCGW_REQUIRE_KNOT") else {
+        return;
+    };
     let (pdns_url, pdns_key, moto_url, knot_addr) = (&p[0], &p[1], &m[0], &k[0]);
     let tsig = dcgw_rfc2136::TsigKey::parse(&k[1]).expect("TSIG key");
     let secret = k[1].rsplit(':').next().expect("secret");
@@ -446,50 +444,49 @@ zones = ["example.com", "mix.example", "r53.example", "rfc-gw.example"]
             .expect("settings");
         assert_eq!(r.status(), status, "{domain}");
     }
-    let r = c
-        .post(app.url("/login"))
-        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 303);
+    login(&c, &app).await;
     let local_before = app.zone_text("example.com");
-    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
     for (zone, ip, token, atomic) in [
         ("mix.example", "192.0.2.81", "mix1", true),
         ("r53.example", "192.0.2.82", "r531", false),
         ("rfc-gw.example", "192.0.2.83", "rfc1", true),
     ] {
-        let html = c
-            .get(app.url(&format!("{apply}?domain={zone}&ip={ip}&token={token}")))
-            .send()
-            .await
-            .expect("consent")
-            .text()
-            .await
-            .expect("body");
-        assert!(html.contains(ip), "{zone}: {html}");
+        let html = approve_demo(&c, &app, zone, ip, token).await;
         // Route 53 with split_batches promises batches only, and the consent page says so.
         assert_eq!(!html.contains("as one unit"), atomic, "{zone}");
-        let r = c
-            .post(app.url(apply))
-            .form(&form(&html))
-            .send()
-            .await
-            .expect("approve");
-        assert_eq!(r.status(), 200, "{zone}");
     }
-    assert_eq!(demo_records(&pdns, "mix.example.").await, demo_expected("mix.example", "192.0.2.81", "mix1"));
-    assert_eq!(demo_records(&r53, "r53.example.").await, demo_expected("r53.example", "192.0.2.82", "r531"));
+    assert_eq!(
+        demo_records(&pdns, "mix.example.").await,
+        demo_expected("mix.example", "192.0.2.81", "mix1")
+    );
+    assert_eq!(
+        demo_records(&r53, "r53.example.").await,
+        demo_expected("r53.example", "192.0.2.82", "r531")
+    );
     assert_eq!(
         demo_records(&knot, "rfc-gw.example.").await,
         demo_expected("rfc-gw.example", "192.0.2.83", "rfc1")
     );
-    assert_eq!(app.zone_text("example.com"), local_before, "the zone-file backend is untouched");
+    assert_eq!(
+        app.zone_text("example.com"),
+        local_before,
+        "the zone-file backend is untouched"
+    );
     for zone in ["mix.example.", "r53.example.", "rfc-gw.example."] {
-        assert_eq!(app.state.store.instances(zone).await.expect("state").len(), 1, "{zone}");
+        assert_eq!(
+            app.state.store.instances(zone).await.expect("state").len(),
+            1,
+            "{zone}"
+        );
     }
     // The TSIG secret reaches no page the gateway serves.
-    let account = c.get(app.url("/account")).send().await.expect("account").text().await.expect("body");
+    let account = c
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("account")
+        .text()
+        .await
+        .expect("body");
     assert!(!account.contains(secret));
 }

@@ -327,7 +327,7 @@ async fn apply_inner(
         }
         let changes = plan.change_set();
         if !changes.changes.is_empty() {
-            match cur.adapter.apply(&changes).await {
+            match cur.adapter.apply_locked(&changes).await {
                 Ok(()) => {}
                 Err(AdapterError::PreconditionFailed { .. }) => return Err(write_failure(&WriteError::Changed)),
                 Err(e) => return Err(write_failure(&WriteError::Backend(e))),

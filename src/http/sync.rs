@@ -705,7 +705,8 @@ async fn approve(state: &AppState, c: &Checked, session: &Session, seen: &str) -
     );
     let changes = plan.change_set();
     if !changes.changes.is_empty() {
-        match hosted.backend.adapter.apply(&changes).await {
+        // Under the zone lock since the plan's read (see Adapter::apply_locked).
+        match hosted.backend.adapter.apply_locked(&changes).await {
             Ok(()) => {}
             Err(AdapterError::PreconditionFailed { .. }) => {
                 // The zone changed between reading and writing: ask again.

@@ -107,7 +107,7 @@ pub async fn revert(
         let plan = crate::engine::revert(&cur.zone, &targets, &remaining, &cur.cfg);
         let changes = plan.change_set();
         if !changes.changes.is_empty() {
-            match cur.adapter.apply(&changes).await {
+            match cur.adapter.apply_locked(&changes).await {
                 Ok(()) => {}
                 Err(AdapterError::PreconditionFailed { .. }) => return Err(WriteError::Changed),
                 Err(e) => return Err(WriteError::Backend(e)),

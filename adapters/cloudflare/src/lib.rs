@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use dcgw_adapter::{
@@ -75,7 +75,7 @@ pub struct CloudflareAdapter {
     page_size: u32,
     caps: Capabilities,
     zone_ids: Mutex<HashMap<String, String>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: dcgw_adapter::ZoneLocks,
 }
 
 impl fmt::Debug for CloudflareAdapter {
@@ -197,7 +197,7 @@ impl CloudflareAdapter {
                 max_batch: None,
             },
             zone_ids: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
+            locks: dcgw_adapter::ZoneLocks::default(),
         })
     }
 
@@ -345,14 +345,6 @@ impl CloudflareAdapter {
             futures_util::future::try_join_all(owners.iter().map(|o| self.list(zone, zid, Some(o)))).await?;
         Ok(lists.into_iter().flatten().collect())
     }
-
-    fn lock_for(&self, zone: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.locks.lock() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
-        locks.entry(zone.to_string()).or_default().clone()
-    }
 }
 
 fn to_rrsets(records: &[CfRecord]) -> Vec<RRset> {
@@ -408,8 +400,7 @@ impl Adapter for CloudflareAdapter {
         }
         let zone = absolute(&changes.zone);
         let zid = self.need_zone(&zone).await?;
-        let lock = self.lock_for(&zone);
-        let _held = lock.lock().await;
+        let _held = self.locks.lock(&zone).await;
         // Every touched owner is read: preconditions, and the ids of the records to delete.
         let owners: BTreeSet<String> = changes.changes.iter().map(|c| absolute(&c.name)).collect();
         let current = self.list_owners(&zone, &zid, &owners).await?;

@@ -280,6 +280,37 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// checked before anything is written; if one fails the zone is left unchanged and
     /// [`AdapterError::PreconditionFailed`] is returned.
     async fn apply(&self, changes: &ChangeSet) -> Result<(), AdapterError>;
+
+    /// [`Adapter::apply`] for a caller that read the RRsets its preconditions name from this
+    /// adapter while holding a lock on the zone that every other writer through the gateway
+    /// takes too (the gateway's per-zone lock, shared by its replicas), and holds it still.
+    ///
+    /// An adapter that enforces preconditions itself, by reading the RRsets again under its
+    /// own lock because the backend has no conditional write, may skip that read here: the
+    /// caller's lock already excludes every writer the adapter's lock could, and the
+    /// preconditions were built from a read made under it. Writers that bypass the gateway
+    /// are not excluded either way. Adapters whose backend enforces preconditions (RFC 2136
+    /// prerequisites, a compare-and-swap batch) keep the default, which is `apply`.
+    async fn apply_locked(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
+        self.apply(changes).await
+    }
+}
+
+/// One async mutex per zone, for an adapter that writes a zone one change set at a time.
+#[derive(Debug, Default)]
+pub struct ZoneLocks(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl ZoneLocks {
+    /// Waits for the zone's lock; it is released when the guard is dropped.
+    pub async fn lock(&self, zone: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(zone.to_string()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
 }
 
 /// Lower-cases a name and makes sure it ends with a dot.

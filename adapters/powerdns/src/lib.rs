@@ -8,7 +8,10 @@
 //!   PATCHes. That excludes every writer going through this adapter instance (the gateway adds
 //!   a per-zone lock across replicas); a writer bypassing the gateway between the read and
 //!   the PATCH is not detected. Concurrent PATCHes to one zone are also known to duplicate
-//!   records in PowerDNS, which the same lock prevents.
+//!   records in PowerDNS, which the same lock prevents. Through
+//!   [`Adapter::apply_locked`] (the gateway, under its zone lock shared by its replicas, with
+//!   preconditions from a read made under that lock) the second read is skipped: the
+//!   gateway's lock already excludes every writer the adapter's would.
 //! * **Reads**: `ReadFilter::Names` asks for each owner with the `rrset_name` filter (PowerDNS
 //!   4.7 has it), so reads do not grow with the zone.
 //! * **Errors**: connection failures, timeouts and 5xx are [`AdapterError::Transient`], 401/403
@@ -16,9 +19,8 @@
 //!   [`AdapterError::Rejected`] with PowerDNS's message, 429 [`AdapterError::Throttled`]. The
 //!   API key is sent in a header only and never appears in an error or in `Debug` output.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dcgw_adapter::{
@@ -76,7 +78,7 @@ pub struct PowerDnsAdapter {
     key: String,
     caps: Capabilities,
     /// One lock per zone: precondition checks and PATCHes of a zone never interleave.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: dcgw_adapter::ZoneLocks,
 }
 
 impl fmt::Debug for PowerDnsAdapter {
@@ -160,16 +162,8 @@ impl PowerDnsAdapter {
                 apex_alias: None,
                 max_batch: None,
             },
-            locks: Mutex::new(HashMap::new()),
+            locks: dcgw_adapter::ZoneLocks::default(),
         })
-    }
-
-    fn lock_for(&self, zone: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.locks.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        locks.entry(zone.to_string()).or_default().clone()
     }
 
     /// Sends a request, again up to twice after a 5xx answer (PowerDNS's SQL backends answer
@@ -347,30 +341,45 @@ impl Adapter for PowerDnsAdapter {
     }
 
     async fn apply(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
+        self.write(changes, true).await
+    }
+
+    /// The caller's lock covers the read its preconditions come from: no second read (see
+    /// [`Adapter::apply_locked`]); the PATCH is still serialized per zone.
+    async fn apply_locked(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
+        self.write(changes, false).await
+    }
+}
+
+impl PowerDnsAdapter {
+    /// One PATCH for the change set, under the zone's lock; with `check`, the preconditions
+    /// are read and compared first.
+    async fn write(&self, changes: &ChangeSet, check: bool) -> Result<(), AdapterError> {
         if changes.changes.is_empty() {
             return Ok(());
         }
         let zone = absolute(&changes.zone);
-        let lock = self.lock_for(&zone);
-        let _held = lock.lock().await;
-        // The owners with a precondition, each read once (all at the same time).
-        let owners: BTreeSet<String> = changes
-            .changes
-            .iter()
-            .filter(|c| c.expect != Expect::Any)
-            .map(|c| absolute(&c.name))
-            .collect();
-        let current = self.fetch_owners(&zone, owners).await?;
-        for c in changes.changes.iter().filter(|c| c.expect != Expect::Any) {
-            let name = absolute(&c.name);
-            let set = current
+        let _held = self.locks.lock(&zone).await;
+        if check {
+            // The owners with a precondition, each read once (all at the same time).
+            let owners: BTreeSet<String> = changes
+                .changes
                 .iter()
-                .find(|s| s.name == name && s.rtype.eq_ignore_ascii_case(&c.rtype));
-            if !c.expect.matches(set) {
-                return Err(AdapterError::PreconditionFailed {
-                    name: c.name.clone(),
-                    rtype: c.rtype.clone(),
-                });
+                .filter(|c| c.expect != Expect::Any)
+                .map(|c| absolute(&c.name))
+                .collect();
+            let current = self.fetch_owners(&zone, owners).await?;
+            for c in changes.changes.iter().filter(|c| c.expect != Expect::Any) {
+                let name = absolute(&c.name);
+                let set = current
+                    .iter()
+                    .find(|s| s.name == name && s.rtype.eq_ignore_ascii_case(&c.rtype));
+                if !c.expect.matches(set) {
+                    return Err(AdapterError::PreconditionFailed {
+                        name: c.name.clone(),
+                        rtype: c.rtype.clone(),
+                    });
+                }
             }
         }
         let rrsets: Vec<PdnsRRset> = changes

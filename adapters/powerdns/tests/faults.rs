@@ -261,3 +261,38 @@ async fn a_failed_precondition_changes_nothing() {
         Some(ZONE)
     );
 }
+
+#[tokio::test]
+async fn apply_locked_trusts_the_callers_lock_and_apply_does_not() {
+    let Some((url, key)) = live() else { return };
+    let a = adapter(&url, &key, 10_000);
+    let owner = "tk-locked.testkit.example.";
+    a.apply(&ChangeSet {
+        zone: ZONE.into(),
+        changes: vec![replace(owner, "TXT", &["\"now\""])],
+    })
+    .await
+    .expect("seed");
+    let stale = ChangeSet {
+        zone: ZONE.into(),
+        changes: vec![RRsetChange {
+            name: owner.into(),
+            rtype: "TXT".into(),
+            expect: Expect::Exactly(vec!["\"read long ago\"".into()]),
+            new: Some(set(owner, "TXT", &["\"next\""])),
+        }],
+    };
+    // apply reads again under its lock and sees the precondition fail...
+    let e = a.apply(&stale).await.expect_err("stale");
+    assert!(matches!(e, AdapterError::PreconditionFailed { .. }), "{e:?}");
+    assert_eq!(names(&a, &[owner]).await[0].data, vec!["\"now\"".to_string()]);
+    // ...apply_locked relies on the caller's read under the caller's lock: one PATCH, no read.
+    a.apply_locked(&stale).await.expect("written");
+    assert_eq!(names(&a, &[owner]).await[0].data, vec!["\"next\"".to_string()]);
+    a.apply(&ChangeSet {
+        zone: ZONE.into(),
+        changes: vec![delete(owner, "TXT")],
+    })
+    .await
+    .expect("clean");
+}

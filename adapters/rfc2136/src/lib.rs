@@ -32,10 +32,9 @@
 
 pub mod wire;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -153,7 +152,7 @@ pub struct Rfc2136Adapter {
     options: Rfc2136Options,
     signer: Option<TSigner>,
     caps: Capabilities,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: dcgw_adapter::ZoneLocks,
 }
 
 impl fmt::Debug for Rfc2136Adapter {
@@ -196,16 +195,8 @@ impl Rfc2136Adapter {
                 apex_alias: None,
                 max_batch: None,
             },
-            locks: Mutex::new(HashMap::new()),
+            locks: dcgw_adapter::ZoneLocks::default(),
         })
-    }
-
-    fn lock_for(&self, zone: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.locks.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        locks.entry(zone.to_string()).or_default().clone()
     }
 
     fn now() -> u64 {
@@ -755,8 +746,7 @@ impl Adapter for Rfc2136Adapter {
                 )));
             }
         }
-        let lock = self.lock_for(&zone);
-        let _held = lock.lock().await;
+        let _held = self.locks.lock(&zone).await;
         // Replacing the apex NS set without a precondition needs its current records.
         let needs_ns = changes.changes.iter().any(|c| {
             absolute(&c.name) == zone

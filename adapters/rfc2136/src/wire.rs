@@ -267,23 +267,7 @@ fn name_octets(name: &Name) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// Renders octets as one quoted character-string (the model's escaping).
-fn quote(bytes: &[u8], out: &mut String) {
-    out.push('"');
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(char::from(b));
-            }
-            0x20..=0x7e => out.push(char::from(b)),
-            _ => {
-                let _ = write!(out, "\\{b:03}");
-            }
-        }
-    }
-    out.push('"');
-}
+use dcgw_zonefile::master::quote;
 
 fn txt_text(bytes: &[u8]) -> Option<String> {
     let mut out = String::new();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use dcgw_adapter::{Adapter, AdapterError, ChangeSet, Expect, RRset, RRsetChange, ReadFilter, RecordTypes};
 use dcgw_rfc2136::{Rfc2136Adapter, Rfc2136Options, TsigKey};
+use dcgw_testkit::build;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -59,52 +60,23 @@ fn adapter(s: &Server) -> Rfc2136Adapter {
 }
 
 fn put(name: &str, rtype: &str, data: &[&str], expect: Expect) -> RRsetChange {
-    RRsetChange {
-        name: name.into(),
-        rtype: rtype.into(),
-        expect,
-        new: Some(RRset::new(
-            name,
-            rtype,
-            300,
-            data.iter().map(|d| d.to_string()).collect(),
-        )),
-    }
+    build::put(name, rtype, 300, data, expect)
 }
 
 fn del(name: &str, rtype: &str) -> RRsetChange {
-    RRsetChange {
-        name: name.into(),
-        rtype: rtype.into(),
-        expect: Expect::Any,
-        new: None,
-    }
+    build::del(name, rtype, Expect::Any)
 }
 
 fn cs(changes: Vec<RRsetChange>) -> ChangeSet {
-    ChangeSet {
-        zone: ZONE.into(),
-        changes,
-    }
+    build::change_set(ZONE, changes)
 }
 
 async fn owners(a: &Rfc2136Adapter, names: &[&str]) -> Vec<RRset> {
-    let mut v = a
-        .read(
-            ZONE,
-            &ReadFilter::Names(names.iter().map(|s| s.to_string()).collect()),
-        )
-        .await
-        .expect("read back");
-    v.sort_by(|x, y| (&x.name, &x.rtype).cmp(&(&y.name, &y.rtype)));
-    v
+    build::owners(a, ZONE, names).await
 }
 
-/// Removes every RRset at `names`.
 async fn clean(a: &Rfc2136Adapter, names: &[&str]) {
-    let current = owners(a, names).await;
-    let dels: Vec<RRsetChange> = current.iter().map(|s| del(&s.name, &s.rtype)).collect();
-    a.apply(&cs(dels)).await.expect("clean");
+    build::clear(a, ZONE, names, 100).await
 }
 
 fn assert_no_secret(e: &AdapterError, key: &str) {

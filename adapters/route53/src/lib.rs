@@ -6,7 +6,9 @@
 //!   account, IRSA), ECS container credentials and the EC2 instance role. The adapter never
 //!   sees or stores a secret; none can reach an error or `Debug` output.
 //! * **Zones** are hosted zones found by name (`ListHostedZonesByName`); private zones are
-//!   skipped unless asked for. Zone ids are remembered.
+//!   skipped unless asked for. Zone ids are remembered; names found not to be zones are
+//!   believed for [`MISS_TTL`], so unauthenticated discovery of random names cannot spend the
+//!   account's API rate.
 //! * **Reads**: `ReadFilter::Names` lists each owner from its own name
 //!   (`ListResourceRecordSets` with `StartRecordName`), concurrently, so a read costs the same in
 //!   any size of zone; `ReadFilter::All` pages through the whole zone. Alias and routing-policy
@@ -35,7 +37,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -59,6 +61,11 @@ pub const TYPES: &[&str] = &[
 /// Route 53's limits on one `ChangeResourceRecordSets` request.
 pub const MAX_BATCH_RECORDS: usize = 1000;
 pub const MAX_BATCH_CHARS: usize = 32_000;
+
+/// How long a name found not to be a hosted zone is believed.
+pub const MISS_TTL: Duration = Duration::from_secs(30);
+/// At most this many such names are remembered.
+const MAX_MISSES: usize = 10_000;
 
 /// Above this many owners, a read lists the whole zone instead of each owner.
 const MAX_OWNER_READS: usize = 8;
@@ -131,7 +138,11 @@ pub struct Route53Adapter {
     caps: Capabilities,
     /// Zone apex → hosted zone id.
     zone_ids: Mutex<HashMap<String, String>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Names known not to be hosted zones, and since when: asked again after [`MISS_TTL`].
+    /// Discovery is unauthenticated, and each name it asks about costs API calls against the
+    /// account's five a second; this bounds what a scan of random names can spend.
+    misses: Mutex<HashMap<String, std::time::Instant>>,
+    locks: dcgw_adapter::ZoneLocks,
 }
 
 impl fmt::Debug for Route53Adapter {
@@ -213,7 +224,8 @@ impl Route53Adapter {
             client: OnceCell::new(),
             caps,
             zone_ids: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
+            misses: Mutex::new(HashMap::new()),
+            locks: dcgw_adapter::ZoneLocks::default(),
         }
     }
 
@@ -256,20 +268,17 @@ impl Route53Adapter {
             .await
     }
 
-    fn lock_for(&self, zone: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.locks.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        locks.entry(zone.to_string()).or_default().clone()
-    }
-
     /// The id of the hosted zone named exactly `zone`, if there is one.
     async fn lookup(&self, zone: &str) -> Result<Option<String>, AdapterError> {
         if let Ok(ids) = self.zone_ids.lock()
             && let Some(id) = ids.get(zone)
         {
             return Ok(Some(id.clone()));
+        }
+        if let Ok(misses) = self.misses.lock()
+            && misses.get(zone).is_some_and(|t| t.elapsed() < MISS_TTL)
+        {
+            return Ok(None);
         }
         let out = self
             .client()
@@ -284,7 +293,18 @@ impl Route53Adapter {
             decode_name(z.name()) == zone
                 && (self.options.private_zones || !z.config().is_some_and(|c| c.private_zone()))
         });
-        let Some(z) = found else { return Ok(None) };
+        let Some(z) = found else {
+            if let Ok(mut misses) = self.misses.lock() {
+                if misses.len() >= MAX_MISSES {
+                    misses.retain(|_, t| t.elapsed() < MISS_TTL);
+                    if misses.len() >= MAX_MISSES {
+                        misses.clear();
+                    }
+                }
+                misses.insert(zone.to_string(), std::time::Instant::now());
+            }
+            return Ok(None);
+        };
         let id = z.id().trim_start_matches("/hostedzone/").to_string();
         if let Ok(mut ids) = self.zone_ids.lock() {
             ids.insert(zone.to_string(), id.clone());
@@ -668,8 +688,7 @@ impl Adapter for Route53Adapter {
                 )));
             }
         }
-        let lock = self.lock_for(&zone);
-        let _held = lock.lock().await;
+        let _held = self.locks.lock(&zone).await;
         let owners: BTreeSet<String> = changes.changes.iter().map(|c| absolute(&c.name)).collect();
         let current = self.owners(&zone, &id, &owners).await?;
         let mut groups: Vec<Vec<Planned>> = Vec::new();

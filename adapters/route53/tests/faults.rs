@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dcgw_adapter::{Adapter, AdapterError, ChangeSet, Expect, RRset, RRsetChange, ReadFilter};
+use dcgw_adapter::{Adapter, AdapterError, ChangeSet, Expect, RRset, RRsetChange};
 use dcgw_route53::{Route53Adapter, Route53Options};
+use dcgw_testkit::build;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -199,6 +200,17 @@ fn forward_all() -> Policy {
     Arc::new(|_, _| Rule::Forward)
 }
 
+/// Every change request answered `status` with `body`; everything else forwarded.
+fn fail_changes(status: u16, body: String) -> Policy {
+    Arc::new(move |s, _| {
+        if s.is_change() {
+            Rule::Fail(status, body.clone())
+        } else {
+            Rule::Forward
+        }
+    })
+}
+
 fn options(url: &str) -> Route53Options {
     Route53Options {
         endpoint_url: Some(url.to_string()),
@@ -209,56 +221,23 @@ fn options(url: &str) -> Route53Options {
 }
 
 fn put(name: &str, rtype: &str, data: &[&str], expect: Expect) -> RRsetChange {
-    RRsetChange {
-        name: name.into(),
-        rtype: rtype.into(),
-        expect,
-        new: Some(RRset::new(
-            name,
-            rtype,
-            300,
-            data.iter().map(|d| d.to_string()).collect(),
-        )),
-    }
+    build::put(name, rtype, 300, data, expect)
 }
 
 fn del(name: &str, rtype: &str, expect: Expect) -> RRsetChange {
-    RRsetChange {
-        name: name.into(),
-        rtype: rtype.into(),
-        expect,
-        new: None,
-    }
+    build::del(name, rtype, expect)
 }
 
 fn cs(changes: Vec<RRsetChange>) -> ChangeSet {
-    ChangeSet {
-        zone: ZONE.into(),
-        changes,
-    }
+    build::change_set(ZONE, changes)
 }
 
 async fn owners(a: &Route53Adapter, names: &[&str]) -> Vec<RRset> {
-    let mut v = a
-        .read(
-            ZONE,
-            &ReadFilter::Names(names.iter().map(|s| s.to_string()).collect()),
-        )
-        .await
-        .expect("read back");
-    v.sort_by(|x, y| (&x.name, &x.rtype).cmp(&(&y.name, &y.rtype)));
-    v
+    build::owners(a, ZONE, names).await
 }
 
 async fn clean(a: &Route53Adapter, names: &[&str]) {
-    let current = owners(a, names).await;
-    let dels: Vec<RRsetChange> = current
-        .iter()
-        .map(|s| del(&s.name, &s.rtype, Expect::Any))
-        .collect();
-    for chunk in dels.chunks(200) {
-        a.apply(&cs(chunk.to_vec())).await.expect("clean");
-    }
+    build::clear(a, ZONE, names, 200).await
 }
 
 fn assert_no_secret(e: &AdapterError) {
@@ -347,17 +326,7 @@ async fn a_refused_batch_changes_nothing() {
     let message = format!(
         "[Tried to delete resource record set [name='{b}', type='TXT'] but the values provided do not match the current values]"
     );
-    let p = proxy(
-        &url,
-        Arc::new(move |s, _| {
-            if s.is_change() {
-                Rule::Fail(400, invalid_change_batch(&message))
-            } else {
-                Rule::Forward
-            }
-        }),
-    )
-    .await;
+    let p = proxy(&url, fail_changes(400, invalid_change_batch(&message))).await;
     let via = Route53Adapter::new(options(&p.url));
     let e = via
         .apply(&cs(vec![
@@ -376,17 +345,7 @@ async fn a_refused_batch_changes_nothing() {
     assert_eq!(p.changes().len(), 1, "not retried");
     // The same in the older shape.
     let message = format!("Tried to create resource record set [name='{a}', type='A'] but it already exists");
-    let p = proxy(
-        &url,
-        Arc::new(move |s, _| {
-            if s.is_change() {
-                Rule::Fail(400, legacy_invalid_change_batch(&message))
-            } else {
-                Rule::Forward
-            }
-        }),
-    )
-    .await;
+    let p = proxy(&url, fail_changes(400, legacy_invalid_change_batch(&message))).await;
     let e = Route53Adapter::new(options(&p.url))
         .apply(&cs(vec![put(a, "A", &["192.0.2.9"], Expect::Absent)]))
         .await
@@ -459,17 +418,7 @@ async fn throttling_is_retried_with_backoff_then_reported() {
     assert_eq!(owners(&direct, &[owner]).await.len(), 1);
 
     // Throttling that does not pass: reported as Throttled after the attempts, nothing written.
-    let p = proxy(
-        &url,
-        Arc::new(|s, _| {
-            if s.is_change() {
-                Rule::Fail(400, error_xml("Throttling", "Rate exceeded"))
-            } else {
-                Rule::Forward
-            }
-        }),
-    )
-    .await;
+    let p = proxy(&url, fail_changes(400, error_xml("Throttling", "Rate exceeded"))).await;
     let mut o = options(&p.url);
     o.max_attempts = 3;
     let e = Route53Adapter::new(o)
@@ -537,13 +486,7 @@ async fn unreachable_slow_failing_and_refused_endpoints_change_nothing() {
     // 5xx on the write, retried, then reported.
     let p = proxy(
         &url,
-        Arc::new(|s, _| {
-            if s.is_change() {
-                Rule::Fail(500, error_xml("InternalFailure", "An internal error occurred."))
-            } else {
-                Rule::Forward
-            }
-        }),
+        fail_changes(500, error_xml("InternalFailure", "An internal error occurred.")),
     )
     .await;
     let mut o = options(&p.url);
@@ -734,4 +677,42 @@ async fn web_identity_credentials_come_from_sts() {
         "a session token: {}",
         r53.head
     );
+}
+
+#[tokio::test]
+async fn names_that_are_no_zone_are_remembered_so_discovery_scans_cost_nothing() {
+    let Some(url) = moto() else { return };
+    let p = proxy(&url, forward_all()).await;
+    let a = Route53Adapter::new(options(&p.url));
+    let lookups = || {
+        p.seen
+            .lock()
+            .expect("seen")
+            .iter()
+            .filter(|s| s.path.contains("/hostedzonesbyname"))
+            .count()
+    };
+    assert_eq!(
+        a.find_zone("www.not-hosted.example.").await.expect("lookup"),
+        None
+    );
+    let first = lookups();
+    assert_eq!(first, 3, "www.not-hosted.example., not-hosted.example., example.");
+    assert_eq!(
+        a.find_zone("www.not-hosted.example.").await.expect("lookup"),
+        None
+    );
+    assert_eq!(a.find_zone("not-hosted.example.").await.expect("lookup"), None);
+    assert_eq!(lookups(), first, "answered from memory");
+    // A hosted zone is still found, and remembered too.
+    assert_eq!(
+        a.find_zone("x.r53.example.").await.expect("lookup").as_deref(),
+        Some("r53.example.")
+    );
+    let after = lookups();
+    assert_eq!(
+        a.find_zone("y.r53.example.").await.expect("lookup").as_deref(),
+        Some("r53.example.")
+    );
+    assert_eq!(lookups(), after + 1, "only y.r53.example. itself is asked");
 }

@@ -22,32 +22,7 @@ struct Ctx {
     label: String,
 }
 
-fn put(name: &str, rtype: &str, ttl: u32, data: &[&str], expect: Expect) -> RRsetChange {
-    RRsetChange {
-        name: name.to_string(),
-        rtype: rtype.to_string(),
-        expect,
-        new: Some(RRset::new(
-            name,
-            rtype,
-            ttl,
-            data.iter().map(|d| d.to_string()).collect(),
-        )),
-    }
-}
-
-fn del(name: &str, rtype: &str, expect: Expect) -> RRsetChange {
-    RRsetChange {
-        name: name.to_string(),
-        rtype: rtype.to_string(),
-        expect,
-        new: None,
-    }
-}
-
-fn exactly(data: &[&str]) -> Expect {
-    Expect::Exactly(data.iter().map(|d| d.to_string()).collect())
-}
+use crate::build::{del, exactly, put};
 
 fn norm_set<S: AsRef<str>>(rtype: &str, data: &[S]) -> BTreeSet<String> {
     data.iter().map(|d| normalize(rtype, d.as_ref())).collect()

@@ -26,6 +26,7 @@
 //! compared as addresses; RFC 3597 hex is compared case-insensitively. TXT data is compared
 //! exactly: an adapter must return the character-strings it was given.
 
+pub mod build;
 pub mod checks;
 
 use std::any::Any;

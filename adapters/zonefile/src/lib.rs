@@ -22,13 +22,13 @@
 
 pub mod master;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -126,7 +126,7 @@ pub struct ZoneFileAdapter {
     dir: PathBuf,
     options: ZoneFileOptions,
     caps: Capabilities,
-    locks: StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: dcgw_adapter::ZoneLocks,
 }
 
 impl ZoneFileAdapter {
@@ -149,7 +149,7 @@ impl ZoneFileAdapter {
                 apex_alias: None,
                 max_batch: None,
             },
-            locks: StdMutex::new(HashMap::new()),
+            locks: dcgw_adapter::ZoneLocks::default(),
         })
     }
 
@@ -162,11 +162,6 @@ impl ZoneFileAdapter {
     /// cannot be a file name (a `/`, a NUL, a leading dot, the root).
     pub fn zone_path(&self, zone: &str) -> Option<PathBuf> {
         zone_file_name(zone).map(|f| self.dir.join(f))
-    }
-
-    fn zone_lock(&self, zone: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(zone.to_string()).or_default().clone()
     }
 
     /// The path of an existing zone file for `zone`, or ZoneNotFound.
@@ -577,7 +572,7 @@ impl Adapter for ZoneFileAdapter {
 
     async fn apply(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
         let (zone, path) = self.existing_zone(&changes.zone)?;
-        let guard = self.zone_lock(&zone).lock_owned().await;
+        let guard = self.locks.lock(&zone).await;
         let policy = self.options.serial;
         let now = self.options.clock.now();
         let cs = changes.clone();
@@ -591,7 +586,7 @@ impl Adapter for ZoneFileAdapter {
         .map_err(blocking_err)??;
         if written {
             // Reloads run one at a time per zone, in the order of the writes.
-            let _guard = self.zone_lock(&zone).lock_owned().await;
+            let _guard = self.locks.lock(&zone).await;
             self.run_reload(&zone).await?;
         }
         Ok(())

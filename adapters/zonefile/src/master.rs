@@ -408,7 +408,7 @@ fn decode_string(s: &str) -> Result<Vec<u8>, String> {
 
 /// Renders octets as one quoted character-string: `"` and `\` escaped, anything outside
 /// printable ASCII as `\DDD`.
-fn quote(bytes: &[u8], out: &mut String) {
+pub fn quote(bytes: &[u8], out: &mut String) {
     out.push('"');
     for &b in bytes {
         match b {
