@@ -8,7 +8,8 @@
 //! * raw: the HTTP calls a hand-written client would need for the same change: one GET of
 //!   each owner the template touches (`rrset_name`, sent concurrently) and one PATCH.
 //!
-//! Prints p50/p90/p99 of both and their ratio. Environment: PDNS_API_URL, PDNS_API_KEY,
+//! The three take turns, request by request. Prints p50/p90/p99 of each, their ratios, and
+//! where the gateway's time goes (from its own metrics). Environment: PDNS_API_URL, PDNS_API_KEY,
 //! APPLY_BENCH_N (default 300).
 
 #[path = "../tests/common/mod.rs"]
@@ -139,27 +140,6 @@ async fn main() {
         "/v2/domainTemplates/providers/{PID}/services/website/apply"
     ));
 
-    // Warm up both paths (connections, caches).
-    let mut gateway = Vec::with_capacity(n);
-    for i in 0..(n + 20) {
-        let ip = format!("192.0.2.{}", i % 250 + 1);
-        let t0 = Instant::now();
-        let r = http
-            .post(format!(
-                "{apply_url}?domain=bench.example&host=&ip={ip}&token=bench&force=1"
-            ))
-            .bearer_auth(&access)
-            .send()
-            .await
-            .expect("apply");
-        let status = r.status();
-        let _ = r.bytes().await;
-        assert!(status.is_success(), "apply answered {status}");
-        if i >= 20 {
-            gateway.push(t0.elapsed());
-        }
-    }
-
     let base = format!(
         "{}/api/v1/servers/localhost/zones/bench.example.",
         url.trim_end_matches('/')
@@ -169,44 +149,96 @@ async fn main() {
         "www.bench.example.",
         "_demo-verify.bench.example.",
     ];
-    // raw: read + write; raw_checked: the same plus the re-read of the owners just before the
-    // PATCH that the adapter makes to check preconditions (PowerDNS has no conditional PATCH).
+    // The three paths take turns, so each sees the same machine and the same PowerDNS
+    // database. gateway: POST apply; raw: read + write; raw_checked: the same plus the re-read
+    // of the owners just before the PATCH that the adapter makes when it checks preconditions
+    // itself (PowerDNS has no conditional PATCH). The first 20 rounds warm up.
+    let mut gateway = Vec::with_capacity(n);
     let mut raw = Vec::with_capacity(n);
     let mut raw_checked = Vec::with_capacity(n);
-    for i in 0..(2 * n + 40) {
-        let checked = i % 2 == 1;
-        let ip = format!("198.51.100.{}", i % 250 + 1);
-        let t0 = Instant::now();
-        for _ in 0..(if checked { 2 } else { 1 }) {
-            let gets = owners.iter().map(|o| {
-                http.get(&base)
-                    .query(&[("rrset_name", *o)])
-                    .header("X-API-Key", &key)
+    for i in 0..(n + 20) {
+        for path in 0..3 {
+            let t0 = Instant::now();
+            if path == 0 {
+                let ip = format!("192.0.2.{}", i % 250 + 1);
+                let r = http
+                    .post(format!(
+                        "{apply_url}?domain=bench.example&host=&ip={ip}&token=bench&force=1"
+                    ))
+                    .bearer_auth(&access)
                     .send()
-            });
-            for r in futures_util::future::join_all(gets).await {
-                let r = r.expect("get");
-                assert!(r.status().is_success());
+                    .await
+                    .expect("apply");
+                let status = r.status();
                 let _ = r.bytes().await;
-            }
-        }
-        let r = http
-            .patch(&base)
-            .header("X-API-Key", &key)
-            .json(&serde_json::json!({"rrsets": [{"name": "bench.example.", "type": "A", "ttl": 3600, "changetype": "REPLACE",
-                "records": [{"content": ip, "disabled": false}]}]}))
-            .send()
-            .await
-            .expect("patch");
-        assert!(r.status().is_success(), "{}", r.status());
-        if i >= 40 {
-            if checked {
-                raw_checked.push(t0.elapsed());
+                assert!(status.is_success(), "apply answered {status}");
             } else {
-                raw.push(t0.elapsed());
+                let ip = format!("198.51.100.{}", i % 250 + 1);
+                for _ in 0..path {
+                    let gets = owners.iter().map(|o| {
+                        http.get(&base)
+                            .query(&[("rrset_name", *o)])
+                            .header("X-API-Key", &key)
+                            .send()
+                    });
+                    for r in futures_util::future::join_all(gets).await {
+                        let r = r.expect("get");
+                        assert!(r.status().is_success());
+                        let _ = r.bytes().await;
+                    }
+                }
+                let r = http
+                    .patch(&base)
+                    .header("X-API-Key", &key)
+                    .json(&serde_json::json!({"rrsets": [{"name": "bench.example.", "type": "A", "ttl": 3600, "changetype": "REPLACE",
+                        "records": [{"content": ip, "disabled": false}]}]}))
+                    .send()
+                    .await
+                    .expect("patch");
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+            if i >= 20 {
+                [&mut gateway, &mut raw, &mut raw_checked][path].push(t0.elapsed());
             }
         }
     }
+    // Where the gateway's time goes, from its own metrics (means over every apply above).
+    let metrics = reqwest::get(format!("{}/metrics", app.spawn_metrics()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let mean = |name: &str, labels: &[&str]| -> f64 {
+        let pick = |suffix: &str| {
+            metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!("{name}_{suffix}{{")) && labels.iter().all(|x| l.contains(x))
+                })
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let count = pick("count");
+        if count > 0.0 {
+            1000.0 * pick("sum") / count
+        } else {
+            0.0
+        }
+    };
+    let http_ms = mean(
+        "dcgw_http_request_duration_seconds",
+        &["method=\"POST\"", "/apply"],
+    );
+    let read = mean(
+        "dcgw_backend_request_duration_seconds",
+        &["backend=\"pdns\"", "operation=\"read\""],
+    );
+    let write = mean(
+        "dcgw_backend_request_duration_seconds",
+        &["backend=\"pdns\"", "operation=\"apply\""],
+    );
     let (g50, g90, g99) = (
         pct(&mut gateway, 0.5),
         pct(&mut gateway, 0.9),
@@ -240,6 +272,10 @@ async fn main() {
         ms(c50),
         ms(c90),
         ms(c99)
+    );
+    println!(
+        "gateway mean per apply: {http_ms:.2} ms in the handler = backend read {read:.2} + backend PATCH {write:.2} + the rest {:.2}",
+        http_ms - read - write
     );
     println!(
         "ratio gateway/raw at p50: {:.2} (target <= 1.2)",

@@ -75,6 +75,15 @@ pub struct DatabaseConfig {
     /// Read the URL (it holds a password) from this file.
     #[serde(default)]
     pub url_file: Option<PathBuf>,
+    /// SQLite's `synchronous` in WAL mode: `normal` (a commit is safe from a crash of the
+    /// process; a power loss may take the last commits, never the database's consistency) or
+    /// `full` (every commit waits for the disk).
+    #[serde(default = "default_sqlite_synchronous")]
+    pub sqlite_synchronous: String,
+}
+
+fn default_sqlite_synchronous() -> String {
+    "normal".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +150,23 @@ pub struct DnsConfig {
     pub timeout_ms: u64,
 }
 
+/// A credential from the configuration: never printed by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// One DNS backend and the zones routed to it.
 ///
 /// `name`, `zones` and `kind` are common; the other keys belong to the kind, and a key the
@@ -198,7 +224,7 @@ pub enum BackendKind {
         api_url: String,
         /// The API key (prefer `api_key_file`).
         #[serde(default)]
-        api_key: Option<String>,
+        api_key: Option<Secret>,
         /// A file holding the API key.
         #[serde(default)]
         api_key_file: Option<PathBuf>,
@@ -216,7 +242,7 @@ pub enum BackendKind {
         api_url: String,
         /// The API token (prefer `api_token_file`); it needs Zone:Read and DNS:Edit.
         #[serde(default)]
-        api_token: Option<String>,
+        api_token: Option<Secret>,
         #[serde(default)]
         api_token_file: Option<PathBuf>,
         #[serde(default = "default_backend_timeout")]
@@ -234,7 +260,7 @@ pub enum BackendKind {
         tsig_algorithm: String,
         /// The key's secret, base64 (prefer `tsig_secret_file`).
         #[serde(default)]
-        tsig_secret: Option<String>,
+        tsig_secret: Option<Secret>,
         #[serde(default)]
         tsig_secret_file: Option<PathBuf>,
         /// The types the server takes in updates; default: any.
@@ -260,7 +286,7 @@ pub enum BackendKind {
         #[serde(default)]
         access_key_id: Option<String>,
         #[serde(default)]
-        secret_access_key: Option<String>,
+        secret_access_key: Option<Secret>,
         #[serde(default)]
         secret_access_key_file: Option<PathBuf>,
         /// Serve private hosted zones too.
@@ -583,6 +609,12 @@ impl Config {
                 ));
             }
         }
+        if !matches!(self.database.sqlite_synchronous.as_str(), "normal" | "full") {
+            return bad(format!(
+                "database.sqlite_synchronous must be \"normal\" or \"full\", not {:?}",
+                self.database.sqlite_synchronous
+            ));
+        }
         let mut names = std::collections::BTreeSet::new();
         for b in &self.backends {
             if !names.insert(&b.name) {
@@ -706,6 +738,8 @@ mod backend_tests {
         assert!(e.contains("api_kye") && e.contains("backend \"b\""), "{e}");
         let e = backend("kind = \"route53\"\nsecret_acess_key = \"typo\"").expect_err("typo");
         assert!(e.contains("secret_acess_key"), "{e}");
+        let c = backend("kind = \"cloudflare\"\napi_token = \"cf-token-do-not-print\"").expect("cloudflare");
+        assert!(!format!("{c:?}").contains("cf-token-do-not-print"));
         let e = backend("kind = \"bind\"").expect_err("kind");
         assert!(e.contains("bind"), "{e}");
         let e = Config::from_toml("[[backends]]\nname = \"b\"\nkind = \"zonefile\"\ndir = \"z\"\n")

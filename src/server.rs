@@ -51,7 +51,12 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                 server_id,
                 timeout_ms,
             } => {
-                let key = secret(&b.name, "api_key", api_key.as_deref(), api_key_file.as_deref())?;
+                let key = secret(
+                    &b.name,
+                    "api_key",
+                    api_key.as_ref().map(|s| s.expose()),
+                    api_key_file.as_deref(),
+                )?;
                 let options = dcgw_powerdns::PowerDnsOptions {
                     api_url: api_url.clone(),
                     api_key: key,
@@ -72,7 +77,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                 let token = secret(
                     &b.name,
                     "api_token",
-                    api_token.as_deref(),
+                    api_token.as_ref().map(|s| s.expose()),
                     api_token_file.as_deref(),
                 )?;
                 let mut options = dcgw_cloudflare::CloudflareOptions::new(token);
@@ -104,7 +109,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                         let secret = secret(
                             &b.name,
                             "tsig_secret",
-                            tsig_secret.as_deref(),
+                            tsig_secret.as_ref().map(|s| s.expose()),
                             tsig_secret_file.as_deref(),
                         )?;
                         Some(
@@ -148,7 +153,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                         secret(
                             &b.name,
                             "secret_access_key",
-                            secret_access_key.as_deref(),
+                            secret_access_key.as_ref().map(|s| s.expose()),
                             secret_access_key_file.as_deref(),
                         )?,
                     )),

@@ -46,7 +46,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "dc-gateway serving");
         std::fs::create_dir_all(&config.server.data_dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.server.data_dir.display()))?;
-        let store = crate::store::Store::open(&config.database_url()).await?;
+        let store = crate::store::Store::open_with(
+            &config.database_url(),
+            config.database.sqlite_synchronous == "normal",
+        )
+        .await?;
         let state = Arc::new(AppState::new(config.clone(), router, templates, store)?);
         server::spawn_template_reloader(state.clone());
         if let Some(addr) = state.config.telemetry.metrics_listen {

@@ -125,6 +125,13 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH?mode=rwc` or `postgres://...`) and runs
     /// the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, true).await
+    }
+
+    /// As [`Store::open`]; for SQLite, `relaxed` sets `synchronous = NORMAL` (WAL mode: a
+    /// commit survives a crash of the process, a power loss may undo the last ones) instead of
+    /// `FULL` (every commit waits for the disk).
+    pub async fn open_with(url: &str, relaxed: bool) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -140,6 +147,12 @@ impl Store {
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
             sqlx::query("PRAGMA busy_timeout = 5000").execute(&pool).await?;
+            let sync = if relaxed {
+                "PRAGMA synchronous = NORMAL"
+            } else {
+                "PRAGMA synchronous = FULL"
+            };
+            sqlx::query(sync).execute(&pool).await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         } else {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
@@ -462,6 +475,29 @@ mod tests {
         drop(store);
         let store = Store::open(url).await.expect("reopen");
         assert_eq!(store.instances(zone).await.expect("list").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_synchronous_follows_the_option() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (relaxed, want) in [(true, 1i64), (false, 2)] {
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join(format!("s{want}.db")).display()
+            );
+            let store = Store::open_with(&url, relaxed).await.expect("open");
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .expect("pragma");
+            // 1 = NORMAL, 2 = FULL.
+            assert_eq!(
+                row.try_get::<i64, _>(0).expect("value"),
+                want,
+                "relaxed = {relaxed}"
+            );
+        }
     }
 
     #[tokio::test]
