@@ -40,6 +40,18 @@ fn form(html: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Asks the settings endpoint about each domain and checks the status.
+async fn assert_settings(c: &reqwest::Client, app: &TestApp, expected: &[(&str, u16)]) {
+    for (domain, status) in expected {
+        let r = c
+            .get(app.url(&format!("/v2/{domain}/settings")))
+            .send()
+            .await
+            .expect("settings");
+        assert_eq!(r.status(), *status, "{domain}");
+    }
+}
+
 /// Signs the demo user in.
 async fn login(c: &reqwest::Client, app: &TestApp) {
     let r = c
@@ -125,19 +137,17 @@ zones = ["example.com", "bench.example"]
     ))
     .await;
     let c = TestApp::client();
-    for (domain, status) in [
-        ("bench.example", 200),
-        ("example.com", 200),
-        ("unknown.example", 404),
-        ("example.org", 404),
-    ] {
-        let r = c
-            .get(app.url(&format!("/v2/{domain}/settings")))
-            .send()
-            .await
-            .expect("settings");
-        assert_eq!(r.status(), status, "{domain}");
-    }
+    assert_settings(
+        &c,
+        &app,
+        &[
+            ("bench.example", 200),
+            ("example.com", 200),
+            ("unknown.example", 404),
+            ("example.org", 404),
+        ],
+    )
+    .await;
     let r = c
         .get(app.url("/v2/bench.example/settings"))
         .send()
@@ -238,14 +248,12 @@ zones = ["example.com", "bench.example", "gw.example"]
     ))
     .await;
     let c = TestApp::client();
-    for domain in ["example.com", "bench.example", "gw.example"] {
-        let r = c
-            .get(app.url(&format!("/v2/{domain}/settings")))
-            .send()
-            .await
-            .expect("settings");
-        assert_eq!(r.status(), 200, "{domain}");
-    }
+    assert_settings(
+        &c,
+        &app,
+        &[("example.com", 200), ("bench.example", 200), ("gw.example", 200)],
+    )
+    .await;
     let settings: serde_json::Value = c
         .get(app.url("/v2/gw.example/settings"))
         .send()
@@ -428,22 +436,20 @@ zones = ["example.com", "mix.example", "r53.example", "rfc-gw.example"]
     .await;
     let c = TestApp::client();
     // Discovery routes by zone; a zone its backend does not host is 404.
-    for (domain, status) in [
-        ("example.com", 200),
-        ("mix.example", 200),
-        ("r53.example", 200),
-        ("rfc-gw.example", 200),
-        ("nohost.example", 404),
-        ("elsewhere.example", 404),
-        ("example.org", 404),
-    ] {
-        let r = c
-            .get(app.url(&format!("/v2/{domain}/settings")))
-            .send()
-            .await
-            .expect("settings");
-        assert_eq!(r.status(), status, "{domain}");
-    }
+    assert_settings(
+        &c,
+        &app,
+        &[
+            ("example.com", 200),
+            ("mix.example", 200),
+            ("r53.example", 200),
+            ("rfc-gw.example", 200),
+            ("nohost.example", 404),
+            ("elsewhere.example", 404),
+            ("example.org", 404),
+        ],
+    )
+    .await;
     login(&c, &app).await;
     let local_before = app.zone_text("example.com");
     for (zone, ip, token, atomic) in [

@@ -363,15 +363,10 @@ impl Adapter for CloudflareAdapter {
 
     async fn find_zone(&self, name: &str) -> Result<Option<String>, AdapterError> {
         let name = absolute(name);
-        let mut candidate = Some(name.as_str());
-        while let Some(c) = candidate {
-            if c.is_empty() || c == "." {
-                break;
-            }
+        for c in dcgw_adapter::zone_candidates(&name) {
             if self.zone_id(c).await?.is_some() {
                 return Ok(Some(c.to_string()));
             }
-            candidate = c.split_once('.').map(|(_, rest)| rest).filter(|r| !r.is_empty());
         }
         Ok(None)
     }

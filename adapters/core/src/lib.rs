@@ -322,6 +322,13 @@ pub fn absolute(name: &str) -> String {
     n
 }
 
+/// `name` and each of its parents, most specific first, without the root: the zones that
+/// could hold `name` (`www.example.com.`, `example.com.`, `com.`). For `find_zone`.
+pub fn zone_candidates(name: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(name), |c| c.split_once('.').map(|(_, rest)| rest))
+        .filter(|c| !c.is_empty() && *c != ".")
+}
+
 /// True when `name` equals `zone` or lies below it (both absolute).
 pub fn in_zone(name: &str, zone: &str) -> bool {
     name == zone
@@ -348,6 +355,14 @@ mod tests {
         assert!(Expect::Absent.matches(None));
         assert!(Expect::Any.matches(Some(&cur)));
         assert!(!Expect::Exactly(vec!["192.0.2.2".into()]).matches(None));
+    }
+
+    #[test]
+    fn zone_candidates_walk_up_to_the_tld() {
+        let v: Vec<&str> = zone_candidates("www.example.com.").collect();
+        assert_eq!(v, ["www.example.com.", "example.com.", "com."]);
+        assert_eq!(zone_candidates(".").count(), 0);
+        assert_eq!(zone_candidates("").count(), 0);
     }
 
     #[test]

@@ -309,11 +309,7 @@ impl Adapter for PowerDnsAdapter {
 
     async fn find_zone(&self, name: &str) -> Result<Option<String>, AdapterError> {
         let name = absolute(name);
-        let mut candidate = Some(name.as_str());
-        while let Some(c) = candidate {
-            if c.is_empty() || c == "." {
-                break;
-            }
+        for c in dcgw_adapter::zone_candidates(&name) {
             let req = self
                 .http
                 .get(format!("{}/zones/{}", self.base, zone_id(c)))
@@ -324,7 +320,6 @@ impl Adapter for PowerDnsAdapter {
                 Err(AdapterError::ZoneNotFound(_)) | Err(AdapterError::Rejected(_)) => {}
                 Err(e) => return Err(e),
             }
-            candidate = c.split_once('.').map(|(_, rest)| rest).filter(|r| !r.is_empty());
         }
         Ok(None)
     }
