@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::TestApp;
+use common::{TestApp, approve_form};
 use dc_gateway::adapter::{Adapter, ChangeSet, Expect, RRsetChange, ReadFilter};
 use dcgw_powerdns::{PowerDnsAdapter, PowerDnsOptions};
 
@@ -23,21 +23,6 @@ fn pdns() -> Option<(String, String)> {
             None
         }
     }
-}
-
-fn form(html: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for name in ["query", "digest", "csrf"] {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).map(|i| i + marker.len()).expect("field");
-        let end = html[start..].find('"').expect("end") + start;
-        out.push((
-            name.to_string(),
-            html[start..end].replace("&amp;", "&").replace("&#x2F;", "/"),
-        ));
-    }
-    out.push(("decision".into(), "approve".into()));
-    out
 }
 
 /// Asks the settings endpoint about each domain and checks the status.
@@ -78,7 +63,7 @@ async fn approve_demo(c: &reqwest::Client, app: &TestApp, zone: &str, ip: &str, 
     assert!(html.contains(ip), "{zone}: {html}");
     let r = c
         .post(app.url(apply))
-        .form(&form(&html))
+        .form(&approve_form(&html))
         .send()
         .await
         .expect("approve");

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::TestApp;
+use common::{TestApp, approve_form};
 use dc_gateway::adapter::{Adapter, AdapterError, Capabilities, ChangeSet, RRset, ReadFilter};
 use dc_gateway::backends::{Backend, Router};
 
@@ -34,21 +34,6 @@ impl Adapter for Recording {
     async fn apply(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
         self.inner.apply(changes).await
     }
-}
-
-fn form(html: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for name in ["query", "digest", "csrf"] {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).map(|i| i + marker.len()).expect("field");
-        let end = html[start..].find('"').expect("end") + start;
-        out.push((
-            name.to_string(),
-            html[start..end].replace("&amp;", "&").replace("&#x2F;", "/"),
-        ));
-    }
-    out.push(("decision".into(), "approve".into()));
-    out
 }
 
 #[tokio::test]
@@ -91,7 +76,7 @@ async fn a_sync_apply_reads_only_the_owners_its_plan_needs() {
     reads.lock().expect("reads").clear();
     let r = c
         .post(app.url(apply))
-        .form(&form(&html))
+        .form(&approve_form(&html))
         .send()
         .await
         .expect("approve");

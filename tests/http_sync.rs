@@ -23,27 +23,6 @@ async fn login(app: &TestApp, c: &Client, user: &str, password: &str) -> StatusC
 }
 
 /// The hidden fields of the consent form.
-fn form_fields(html: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for name in ["query", "digest", "csrf"] {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html
-            .find(&marker)
-            .map(|i| i + marker.len())
-            .expect("field present");
-        let end = html[start..].find('"').expect("value ends") + start;
-        let v = html[start..end]
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#x2F;", "/")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&#x27;", "'");
-        out.push((name.to_string(), v));
-    }
-    out
-}
-
 async fn consent(app: &TestApp, c: &Client, path: &str) -> (StatusCode, String) {
     let r = c.get(app.url(path)).send().await.expect("get");
     (r.status(), r.text().await.expect("body"))
@@ -119,7 +98,7 @@ async fn login_consent_approve_redirects_with_state_and_writes_the_zone() {
         "showing the consent page changes nothing"
     );
 
-    let fields = form_fields(&html);
+    let fields = common::consent_fields(&html);
     let r = decide(&app, &c, &fields, "approve").await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "https://demo.dc-gateway.example/done?a=1&state=s+1");
@@ -150,7 +129,7 @@ async fn cancel_redirects_with_user_cancel_and_changes_nothing() {
     )
     .await;
     assert_eq!(status, 200);
-    let r = decide(&app, &c, &form_fields(&html), "cancel").await;
+    let r = decide(&app, &c, &common::consent_fields(&html), "cancel").await;
     assert_eq!(r.status(), 303);
     assert_eq!(
         location(&r),
@@ -166,7 +145,7 @@ async fn csrf_token_missing_or_wrong_changes_nothing() {
     login(&app, &c, "demo", "demo").await;
     let before = app.zone_text("example.com");
     let (_, html) = consent(&app, &c, &q("")).await;
-    let mut fields = form_fields(&html);
+    let mut fields = common::consent_fields(&html);
     fields[2].1 = "forged".into();
     let r = decide(&app, &c, &fields, "approve").await;
     assert_eq!(r.status(), 403);
@@ -176,7 +155,7 @@ async fn csrf_token_missing_or_wrong_changes_nothing() {
     // Another session's token does not work either.
     let other = TestApp::client();
     login(&app, &other, "demo", "demo").await;
-    let r = decide(&app, &other, &form_fields(&html), "approve").await;
+    let r = decide(&app, &other, &common::consent_fields(&html), "approve").await;
     assert_eq!(r.status(), 403);
     assert_eq!(app.zone_text("example.com"), before);
 }
@@ -187,7 +166,7 @@ async fn a_zone_changed_after_consent_gets_a_fresh_consent_page() {
     let c = TestApp::client();
     login(&app, &c, "demo", "demo").await;
     let (_, html) = consent(&app, &c, &q("")).await;
-    let fields = form_fields(&html);
+    let fields = common::consent_fields(&html);
     // Someone else edits the zone in between.
     let file = app.data.path().join("zones/example.com.zone");
     let edited = app
@@ -226,7 +205,7 @@ async fn without_an_allowed_redirect_the_flow_ends_on_a_closing_page() {
         "{csp}"
     );
     let html = r.text().await.expect("body");
-    let r = decide(&app, &c, &form_fields(&html), "approve").await;
+    let r = decide(&app, &c, &common::consent_fields(&html), "approve").await;
     assert_eq!(r.status(), 200);
     let body = r.text().await.expect("body");
     assert!(body.contains("close.js"), "{body}");
@@ -328,7 +307,7 @@ async fn hostile_query_strings_get_a_clear_error() {
         .await
         .expect("get");
     let html = r.text().await.expect("body");
-    let fields = form_fields(&html);
+    let fields = common::consent_fields(&html);
     let r = decide(&app, &c, &fields, "cancel").await;
     assert!(r.headers().get("set-cookie").is_none());
     let loc = location(&r);
@@ -374,7 +353,7 @@ async fn applies_are_recorded_as_template_state_and_audited() {
             &format!("{APPLY}?domain=example.com&ip={ip}&token={token}"),
         )
         .await;
-        let r = decide(&app, &c, &form_fields(&html), "approve").await;
+        let r = decide(&app, &c, &common::consent_fields(&html), "approve").await;
         assert_eq!(r.status(), 200, "no redirect_uri: the flow ends on a page");
     }
     // Re-applying the template on the same host replaced the earlier instance (POLICY.md 14).
@@ -426,7 +405,7 @@ async fn the_account_page_lists_services_and_disconnect_reverts_them() {
     assert_eq!(r.status(), 303);
     login(&app, &c, "demo", "demo").await;
     let (_, html) = consent(&app, &c, &q("")).await;
-    decide(&app, &c, &form_fields(&html), "approve").await;
+    decide(&app, &c, &common::consent_fields(&html), "approve").await;
     let applied = app.zone_text("example.com");
     assert!(applied.contains("include:_spf.demo.dc-gateway.example"));
 

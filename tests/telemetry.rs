@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::TestApp;
+use common::{TestApp, approve_form};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use reqwest::Client;
@@ -74,23 +74,6 @@ async fn login(app: &TestApp, c: &Client) {
 }
 
 /// The consent form's hidden fields plus the decision.
-fn approve_form(html: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for name in ["query", "digest", "csrf"] {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).map(|i| i + marker.len()).expect("field");
-        let end = html[start..].find('"').expect("end") + start;
-        let v = html[start..end]
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#x2F;", "/")
-            .replace("&#x27;", "'");
-        out.push((name.to_string(), v));
-    }
-    out.push(("decision".into(), "approve".into()));
-    out
-}
-
 /// Logs in, shows the consent page and approves; returns the POST's status.
 async fn sync_apply(app: &TestApp, c: &Client, traceparent: Option<&str>) -> u16 {
     login(app, c).await;

@@ -56,6 +56,10 @@ fn write_failure(e: &WriteError) -> ApiFailure {
             "conflict",
             "the zone changed while applying; try again",
         ),
+        WriteError::Backend(e) | WriteError::Load(LoadError::Backend(e)) => {
+            let (status, error, description) = super::zone::backend_response(e);
+            fail(status, error, description)
+        }
         other => {
             tracing::error!(error = %other, "async API write failed");
             fail(

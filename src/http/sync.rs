@@ -412,12 +412,8 @@ pub(super) fn store_failure(e: &crate::store::StoreError) -> Failure {
 }
 
 pub(super) fn backend_failure(e: &AdapterError) -> Failure {
-    tracing::error!(class = e.class(), error = %e, "backend failure in the sync flow");
-    failure(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "the DNS service is unavailable; try again later",
-    )
+    let (status, error, description) = super::zone::backend_response(e);
+    failure(status, error, description)
 }
 
 /// A short digest of the change a plan makes, to notice a zone that changed since consent.

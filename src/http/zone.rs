@@ -69,6 +69,41 @@ pub async fn load(
     })
 }
 
+/// What a backend failure tells the user and the Service Provider: the HTTP status, the
+/// RFC 6749 error code and a description that names no backend detail (the detail, never a
+/// credential, goes to the log). The one place both flows map adapter errors.
+pub fn backend_response(e: &AdapterError) -> (actix_web::http::StatusCode, &'static str, &'static str) {
+    use actix_web::http::StatusCode;
+    tracing::error!(class = e.class(), error = %e, "backend failure");
+    match e {
+        AdapterError::Transient(_) | AdapterError::Throttled { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the DNS service is unavailable; try again later",
+        ),
+        AdapterError::PartiallyApplied { .. } => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            "the DNS service applied only part of the change; the DNS provider has been alerted",
+        ),
+        AdapterError::Rejected(_) => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            "the DNS service refused the change; nothing was applied",
+        ),
+        AdapterError::Unauthorized(_) | AdapterError::ZoneNotFound(_) => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            "the DNS service cannot be written to now; nothing was applied",
+        ),
+        AdapterError::PreconditionFailed { .. } => (
+            StatusCode::CONFLICT,
+            "conflict",
+            "the zone changed while applying; try again",
+        ),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error(transparent)]

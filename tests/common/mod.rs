@@ -100,3 +100,32 @@ impl TestApp {
             .expect("zone file")
     }
 }
+
+/// The hidden fields of a consent form (query, digest, csrf), unescaped.
+pub fn consent_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in ["query", "digest", "csrf"] {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html
+            .find(&marker)
+            .map(|i| i + marker.len())
+            .expect("field present");
+        let end = html[start..].find('"').expect("value ends") + start;
+        let v = html[start..end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#x2F;", "/")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#x27;", "'");
+        out.push((name.to_string(), v));
+    }
+    out
+}
+
+/// The consent form's fields with the decision to approve.
+pub fn approve_form(html: &str) -> Vec<(String, String)> {
+    let mut out = consent_fields(html);
+    out.push(("decision".into(), "approve".into()));
+    out
+}
