@@ -186,14 +186,22 @@ async fn one_apply_is_one_trace_with_the_backend_call_under_the_request_span() {
     let caller_span = "00f067aa0ba902b7";
     let status = sync_apply(&app, &c, Some(&format!("00-{trace_id}-{caller_span}-01"))).await;
     assert_eq!(status, 200);
-    provider.force_flush().expect("flush");
-
-    let spans: Vec<SpanData> = exporter
-        .get_finished_spans()
-        .expect("spans")
-        .into_iter()
-        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
-        .collect();
+    // The request span ends when the server is done with the response, which may be a moment
+    // after the client has read it: wait for it (at most 5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let spans: Vec<SpanData> = loop {
+        provider.force_flush().expect("flush");
+        let spans: Vec<SpanData> = exporter
+            .get_finished_spans()
+            .expect("spans")
+            .into_iter()
+            .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+            .collect();
+        if spans.iter().any(|s| attr(s, "http.route").is_some()) || std::time::Instant::now() > deadline {
+            break spans;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
     let request = spans
         .iter()
