@@ -174,63 +174,7 @@ fn generic_octets(rest: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-/// Splits canonical presentation data into its fields: quoted strings (escapes decoded to
-/// octets) and bare words.
-fn fields(s: &str) -> Result<Vec<(bool, Vec<u8>)>, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        let quoted = b[i] == b'"';
-        if quoted {
-            i += 1;
-        }
-        let mut field = Vec::new();
-        loop {
-            if i >= b.len() {
-                if quoted {
-                    return Err(format!("unterminated string in {s:?}"));
-                }
-                break;
-            }
-            let c = b[i];
-            if quoted && c == b'"' {
-                i += 1;
-                break;
-            }
-            if !quoted && c.is_ascii_whitespace() {
-                break;
-            }
-            if c == b'\\' {
-                i += 1;
-                let Some(&e) = b.get(i) else {
-                    return Err(format!("a backslash ends {s:?}"));
-                };
-                if e.is_ascii_digit() {
-                    let d = b.get(i..i + 3).filter(|d| d.iter().all(u8::is_ascii_digit));
-                    let Some(d) = d else {
-                        return Err(format!("a \\DDD escape needs three digits in {s:?}"));
-                    };
-                    let n = d.iter().fold(0u32, |a, x| a * 10 + u32::from(x - b'0'));
-                    field.push(u8::try_from(n).map_err(|_| format!("escape \\{n} is above 255"))?);
-                    i += 3;
-                } else {
-                    field.push(e);
-                    i += 1;
-                }
-                continue;
-            }
-            field.push(c);
-            i += 1;
-        }
-        out.push((quoted, field));
-    }
-    Ok(out)
-}
+use dcgw_zonefile::master::data_fields as fields;
 
 fn txt_octets(canon: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();

@@ -541,8 +541,7 @@ impl Adapter for ZoneFileAdapter {
 
     async fn find_zone(&self, name: &str) -> Result<Option<String>, AdapterError> {
         let name = absolute(name);
-        let mut candidate = name.as_str();
-        loop {
+        for candidate in dcgw_adapter::zone_candidates(&name) {
             if let Some(p) = self.zone_path(candidate) {
                 let exists = tokio::fs::metadata(&p)
                     .await
@@ -552,11 +551,8 @@ impl Adapter for ZoneFileAdapter {
                     return Ok(Some(candidate.to_string()));
                 }
             }
-            match candidate.split_once('.') {
-                Some((_, rest)) if !rest.is_empty() => candidate = rest,
-                _ => return Ok(None),
-            }
         }
+        Ok(None)
     }
 
     async fn read(&self, zone: &str, filter: &ReadFilter) -> Result<Vec<RRset>, AdapterError> {

@@ -257,6 +257,21 @@ fn lex(text: &str) -> Result<Vec<Entry>, ParseError> {
 // Fields
 // ---------------------------------------------------------------------------------------------
 
+/// The fields of one record's data (`0 issue "ca.example"`), each with whether it was quoted
+/// and its octets with the escapes (`\"`, `\\`, `\DDD`) decoded: for an adapter that encodes
+/// canonical data to its backend's wire format itself.
+pub fn data_fields(data: &str) -> Result<Vec<(bool, Vec<u8>)>, String> {
+    if data.contains(['\n', '\r']) {
+        return Err("record data must be one line".into());
+    }
+    let entries = lex(data).map_err(|e| e.message)?;
+    entries
+        .into_iter()
+        .flat_map(|e| e.toks)
+        .map(|t| Ok((t.quoted, decode_string(&t.text)?)))
+        .collect()
+}
+
 /// Resolves a name as written in a master file against `origin`: `@` is the origin, a name
 /// without a trailing dot is relative. Returns it absolute and lower-case.
 pub fn resolve_name(tok: &str, origin: &str) -> Result<String, String> {
@@ -840,6 +855,21 @@ mod tests {
             ttl,
             data: data.into(),
         }
+    }
+
+    #[test]
+    fn data_fields_decode_quoted_strings_and_bare_words() {
+        assert_eq!(
+            data_fields(r#"0 issue "ca \"x\" \\ \195\169""#).expect("fields"),
+            vec![
+                (false, b"0".to_vec()),
+                (false, b"issue".to_vec()),
+                (true, "ca \"x\" \\ \u{e9}".as_bytes().to_vec()),
+            ]
+        );
+        assert!(data_fields("\"unterminated").is_err());
+        assert!(data_fields("\"a\"\n\"b\"").is_err());
+        assert!(data_fields(r#""\999""#).is_err());
     }
 
     #[test]
