@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{TestApp, approve_form};
+use common::{TestApp, approve, demo_consent, login_demo};
 use dc_gateway::adapter::{Adapter, ChangeSet, Expect, RRsetChange, ReadFilter};
 use dcgw_powerdns::{PowerDnsAdapter, PowerDnsOptions};
 
@@ -37,37 +37,11 @@ async fn assert_settings(c: &reqwest::Client, app: &TestApp, expected: &[(&str, 
     }
 }
 
-/// Signs the demo user in.
-async fn login(c: &reqwest::Client, app: &TestApp) {
-    let r = c
-        .post(app.url("/login"))
-        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 303);
-}
-
 /// Opens the demo website template's consent page for `zone` and approves it; returns the
 /// page as shown.
 async fn approve_demo(c: &reqwest::Client, app: &TestApp, zone: &str, ip: &str, token: &str) -> String {
-    let apply = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
-    let html = c
-        .get(app.url(&format!("{apply}?domain={zone}&ip={ip}&token={token}")))
-        .send()
-        .await
-        .expect("consent")
-        .text()
-        .await
-        .expect("body");
-    assert!(html.contains(ip), "{zone}: {html}");
-    let r = c
-        .post(app.url(apply))
-        .form(&approve_form(&html))
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(r.status(), 200, "{zone}");
+    let html = demo_consent(c, app, zone, ip, token).await;
+    assert_eq!(approve(c, app, &html).await.status(), 200, "{zone}");
     html
 }
 
@@ -147,7 +121,7 @@ zones = ["example.com", "bench.example"]
         "{r}"
     );
 
-    login(&c, &app).await;
+    login_demo(&c, &app).await;
     let local_before = app.zone_text("example.com");
     let html = approve_demo(&c, &app, "bench.example", "192.0.2.77", "pd1").await;
     assert!(!html.contains("as one unit"), "PowerDNS applies atomically");
@@ -260,7 +234,7 @@ zones = ["example.com", "bench.example", "gw.example"]
         .expect("query");
     assert_eq!(r.status(), 200);
 
-    login(&c, &app).await;
+    login_demo(&c, &app).await;
     approve_demo(&c, &app, "gw.example", "192.0.2.78", "cf1").await;
     let mut sets = cf.read("gw.example.", &ReadFilter::All).await.expect("read");
     sets.retain(|s| s.rtype != "NS");
@@ -435,7 +409,7 @@ zones = ["example.com", "mix.example", "r53.example", "rfc-gw.example"]
         ],
     )
     .await;
-    login(&c, &app).await;
+    login_demo(&c, &app).await;
     let local_before = app.zone_text("example.com");
     for (zone, ip, token, atomic) in [
         ("mix.example", "192.0.2.81", "mix1", true),

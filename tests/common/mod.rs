@@ -3,7 +3,10 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use dc_gateway::adapter::{Adapter, AdapterError, Capabilities, ChangeSet, RRset, ReadFilter};
+use dc_gateway::backends::{Backend, Router};
 
 use dc_gateway::config::Config;
 use dc_gateway::http::{self, AppState};
@@ -128,4 +131,107 @@ pub fn approve_form(html: &str) -> Vec<(String, String)> {
     let mut out = consent_fields(html);
     out.push(("decision".into(), "approve".into()));
     out
+}
+
+/// The demo website template's synchronous apply path.
+pub const DEMO_APPLY: &str = "/v2/domainTemplates/providers/demo.dc-gateway.example/services/website/apply";
+
+/// Signs the demo user in.
+pub async fn login_demo(c: &reqwest::Client, app: &TestApp) {
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+}
+
+/// The consent page of the demo website template for `zone`.
+pub async fn demo_consent(c: &reqwest::Client, app: &TestApp, zone: &str, ip: &str, token: &str) -> String {
+    let html = c
+        .get(app.url(&format!("{DEMO_APPLY}?domain={zone}&ip={ip}&token={token}")))
+        .send()
+        .await
+        .expect("consent")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains(ip), "{zone}: {html}");
+    html
+}
+
+/// Approves the consent page `html`; the answer as it comes.
+pub async fn approve(c: &reqwest::Client, app: &TestApp, html: &str) -> reqwest::Response {
+    c.post(app.url(DEMO_APPLY))
+        .form(&approve_form(html))
+        .send()
+        .await
+        .expect("approve")
+}
+
+/// A backend seen through a tap: the read filters it is asked for are kept in `reads`, and
+/// while `fail` holds an error its writes fail with it instead of reaching the backend.
+#[derive(Debug)]
+pub struct Tap {
+    pub inner: Arc<dyn Adapter>,
+    pub reads: Arc<Mutex<Vec<ReadFilter>>>,
+    pub fail: Arc<Mutex<Option<AdapterError>>>,
+}
+
+#[async_trait::async_trait]
+impl Adapter for Tap {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+    async fn find_zone(&self, name: &str) -> Result<Option<String>, AdapterError> {
+        self.inner.find_zone(name).await
+    }
+    async fn read(&self, zone: &str, filter: &ReadFilter) -> Result<Vec<RRset>, AdapterError> {
+        self.reads.lock().expect("reads").push(filter.clone());
+        self.inner.read(zone, filter).await
+    }
+    async fn apply(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
+        self.injected()?;
+        self.inner.apply(changes).await
+    }
+    async fn apply_locked(&self, changes: &ChangeSet) -> Result<(), AdapterError> {
+        self.injected()?;
+        self.inner.apply_locked(changes).await
+    }
+}
+
+impl Tap {
+    /// The error writes fail with now, if any.
+    fn injected(&self) -> Result<(), AdapterError> {
+        match self.fail.lock().expect("fail").clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every backend of `router` behind one shared [`Tap`].
+pub fn tap_backends(
+    router: Router,
+    reads: &Arc<Mutex<Vec<ReadFilter>>>,
+    fail: &Arc<Mutex<Option<AdapterError>>>,
+) -> Router {
+    Router::new(
+        router
+            .backends()
+            .iter()
+            .map(|b| Backend {
+                adapter: Arc::new(Tap {
+                    inner: b.adapter.clone(),
+                    reads: reads.clone(),
+                    fail: fail.clone(),
+                }),
+                ..b.clone()
+            })
+            .collect(),
+    )
 }
