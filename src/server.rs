@@ -51,12 +51,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                 server_id,
                 timeout_ms,
             } => {
-                let key = secret(
-                    &b.name,
-                    "api_key",
-                    api_key.as_ref().map(|s| s.expose()),
-                    api_key_file.as_deref(),
-                )?;
+                let key = secret(&b.name, "api_key", api_key.as_ref(), api_key_file.as_deref())?;
                 let options = dcgw_powerdns::PowerDnsOptions {
                     api_url: api_url.clone(),
                     api_key: key,
@@ -77,7 +72,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                 let token = secret(
                     &b.name,
                     "api_token",
-                    api_token.as_ref().map(|s| s.expose()),
+                    api_token.as_ref(),
                     api_token_file.as_deref(),
                 )?;
                 let mut options = dcgw_cloudflare::CloudflareOptions::new(token);
@@ -109,7 +104,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                         let secret = secret(
                             &b.name,
                             "tsig_secret",
-                            tsig_secret.as_ref().map(|s| s.expose()),
+                            tsig_secret.as_ref(),
                             tsig_secret_file.as_deref(),
                         )?;
                         Some(
@@ -153,7 +148,7 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
                         secret(
                             &b.name,
                             "secret_access_key",
-                            secret_access_key.as_ref().map(|s| s.expose()),
+                            secret_access_key.as_ref(),
                             secret_access_key_file.as_deref(),
                         )?,
                     )),
@@ -188,10 +183,10 @@ pub fn build_router(config: &Config) -> anyhow::Result<Router> {
 fn secret(
     backend: &str,
     key: &str,
-    value: Option<&str>,
+    value: Option<&crate::config::Secret>,
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<String> {
-    match (value, file) {
+    match (value.map(crate::config::Secret::expose), file) {
         (_, Some(f)) => std::fs::read_to_string(f)
             .map(|k| k.trim().to_string())
             .map_err(|e| anyhow::anyhow!("backend {backend}: cannot read {}: {e}", f.display())),
@@ -254,4 +249,76 @@ pub fn spawn_template_reloader(state: Arc<AppState>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds the backends of one `[[backends]]` entry; the error's text on failure.
+    fn build(body: &str) -> Result<Router, String> {
+        let c = Config::from_toml(&format!("[[backends]]\nname = \"b\"\nzones = [\"*\"]\n{body}\n"))
+            .map_err(|e| e.to_string())?;
+        build_router(&c).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rfc2136_and_route53_backends_are_built_from_their_keys() {
+        let r = build(
+            "kind = \"rfc2136\"\nserver = \"127.0.0.1:5399\"\ntsig_key_name = \"k\"\ntsig_secret = \"c2VjcmV0\"\nrecord_types = [\"a\", \"TXT\"]",
+        )
+        .expect("rfc2136");
+        let caps = r.backends()[0].adapter.capabilities();
+        assert!(caps.record_types.supports("A") && caps.record_types.supports("TXT"));
+        assert!(!caps.record_types.supports("TYPE65280"));
+        let r = build("kind = \"route53\"\nsplit_batches = true").expect("route53");
+        assert_eq!(r.backends()[0].adapter.kind(), "route53");
+        assert_eq!(
+            r.backends()[0].adapter.capabilities().atomicity,
+            dcgw_adapter::Atomicity::PerBatch
+        );
+    }
+
+    #[test]
+    fn bad_backend_credentials_are_refused_at_start_with_the_reason() {
+        for (body, says) in [
+            (
+                "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\ntsig_secret = \"c2VjcmV0\"",
+                "needs tsig_key_name",
+            ),
+            (
+                "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\ntsig_key_name = \"k\"",
+                "tsig_secret or tsig_secret_file",
+            ),
+            (
+                "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\ntsig_key_name = \"k\"\ntsig_secret = \"not base64!\"",
+                "not base64",
+            ),
+            (
+                "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\ntsig_key_name = \"k\"\ntsig_algorithm = \"hmac-md5\"\ntsig_secret = \"c2VjcmV0\"",
+                "not supported",
+            ),
+            ("kind = \"rfc2136\"\nserver = \"no port here\"", "server"),
+            (
+                "kind = \"route53\"\nsecret_access_key = \"x\"",
+                "needs access_key_id",
+            ),
+            (
+                "kind = \"route53\"\naccess_key_id = \"AKID\"",
+                "secret_access_key or secret_access_key_file",
+            ),
+            (
+                "kind = \"powerdns\"\napi_url = \"http://x\"\napi_key_file = \"/nonexistent/dcgw-key\"",
+                "cannot read",
+            ),
+        ] {
+            let e = build(body).map(|_| ()).expect_err(body);
+            assert!(e.contains("backend b") && e.contains(says), "{body}: {e}");
+        }
+        let e = Config::from_toml("[database]\nsqlite_synchronous = \"off\"\n")
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+            .expect_err("sqlite_synchronous");
+        assert!(e.contains("sqlite_synchronous"), "{e}");
+    }
 }

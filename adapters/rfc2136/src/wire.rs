@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder, Restrict};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
 /// The hickory record type of an upper-case mnemonic or `TYPEnnn`.
 pub fn record_type(rtype: &str) -> Result<RecordType, String> {
@@ -247,19 +247,19 @@ fn name_text(bytes: &[u8]) -> Option<String> {
     Some(name.to_ascii())
 }
 
-/// Decodes the wire octets of one RDATA of type `t` (for tests and for data a server sends as
-/// opaque octets).
-pub fn from_octets(t: RecordType, bytes: &[u8]) -> Result<RData, String> {
-    let mut d = BinDecoder::new(bytes);
-    let len = u16::try_from(bytes.len()).map_err(|_| "RDATA over 65535 octets".to_string())?;
-    RData::read(&mut d, t, Restrict::new(len)).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ZONE: &str = "example.test.";
+
+    /// Decodes the wire octets of one RDATA of type `t`, as hickory does for a server's answer.
+    fn from_octets(t: RecordType, bytes: &[u8]) -> Result<RData, String> {
+        use hickory_proto::serialize::binary::Restrict;
+        let mut d = BinDecoder::new(bytes);
+        let len = u16::try_from(bytes.len()).map_err(|_| "RDATA over 65535 octets".to_string())?;
+        RData::read(&mut d, t, Restrict::new(len)).map_err(|e| e.to_string())
+    }
 
     /// Presentation → wire → presentation gives the canonical text back.
     fn round_trip(rtype: &str, data: &str) -> String {
