@@ -22,7 +22,6 @@ async fn login(app: &TestApp, c: &Client, user: &str, password: &str) -> StatusC
         .status()
 }
 
-/// The hidden fields of the consent form.
 async fn consent(app: &TestApp, c: &Client, path: &str) -> (StatusCode, String) {
     let r = c.get(app.url(path)).send().await.expect("get");
     (r.status(), r.text().await.expect("body"))

@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{TestApp, approve_form};
+use common::{TestApp, approve_form, login_demo};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use reqwest::Client;
@@ -63,20 +63,9 @@ fn telemetry() -> &'static (InMemorySpanExporter, SdkTracerProvider, Logs) {
     })
 }
 
-async fn login(app: &TestApp, c: &Client) {
-    let r = c
-        .post(app.url("/login"))
-        .form(&[("username", "demo"), ("password", "demo"), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 303);
-}
-
-/// The consent form's hidden fields plus the decision.
 /// Logs in, shows the consent page and approves; returns the POST's status.
 async fn sync_apply(app: &TestApp, c: &Client, traceparent: Option<&str>) -> u16 {
-    login(app, c).await;
+    login_demo(c, app).await;
     let html = c
         .get(app.url(&format!("{APPLY}{QUERY}")))
         .send()
